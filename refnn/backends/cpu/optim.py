@@ -1,0 +1,1 @@
+"""optim family (being written)."""

@@ -1,0 +1,194 @@
+"""The opencl backend: arrays are pyopencl.array.Array that stay on the device.
+
+Device choice (first match wins): the device argument (an int index into
+list_devices(), a "platform:device" string as in PYOPENCL_CTX, or a
+pyopencl.Device), $REFNN_OPENCL_DEVICE, $PYOPENCL_CTX, the first GPU of any
+platform, else the first device (PoCL's CPU device, which pocl-binary-distribution
+installs on every Linux x86-64 machine).
+
+Each backend object owns its command queue and memory pool, so several threads can
+each build and run their own network; contexts and built programs are shared (both
+are thread-safe in OpenCL), kernels are cached per backend object.
+
+Copies to the host happen only in to_host (the API edge). Family host wrappers
+live in dense.py, activation.py, ...; their OpenCL C in kernels/*.cl.
+"""
+import os
+import threading
+
+import numpy as np
+import pyopencl as cl
+import pyopencl.array as cla
+import pyopencl.tools as cltools
+
+from refnn.backends.base import Backend, BackendError
+from refnn.backends.opencl import _programs, activation, dense, loss, optim
+
+KERNELS = {
+    # --- dense (linear, bias)
+    # --- activation
+    "identity.forward": activation.identity_forward,
+    "identity.backward": activation.identity_backward,
+    "relu.forward": activation.relu_forward,
+    "relu.backward": activation.relu_backward,
+    # --- loss
+    # --- optim
+}
+
+_CONTEXTS = {}
+_CTX_LOCK = threading.Lock()
+
+
+def list_devices():
+    """All OpenCL devices as [(platform_index, device_index, device)]."""
+    found = []
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error:
+        return found
+    for p_i, platform in enumerate(platforms):
+        try:
+            devices = platform.get_devices()
+        except cl.Error:
+            continue
+        found.extend((p_i, d_i, dev) for d_i, dev in enumerate(devices))
+    return found
+
+
+def describe_devices():
+    """One dict per device: indices, names, type, float64 support, compute units."""
+    rows = []
+    for p_i, d_i, dev in list_devices():
+        rows.append({
+            "id": f"{p_i}:{d_i}",
+            "platform": dev.platform.name.strip(),
+            "device": dev.name.strip(),
+            "type": cl.device_type.to_string(dev.type),
+            "fp64": "cl_khr_fp64" in dev.extensions or dev.double_fp_config != 0,
+            "compute_units": dev.max_compute_units,
+            "global_mem_mb": dev.global_mem_size // 2**20,
+        })
+    return rows
+
+
+def _parse_device_spec(spec, devices):
+    if isinstance(spec, cl.Device):
+        return spec
+    if isinstance(spec, (int, np.integer)):
+        if not 0 <= spec < len(devices):
+            raise BackendError(
+                f"OpenCLBackend: device index {spec} out of range; "
+                f"{len(devices)} device(s) exist (see `refnn devices`)")
+        return devices[spec][2]
+    text = str(spec).strip()
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return _parse_device_spec(int(parts[0]), devices)
+        p_i = int(parts[0])
+        d_i = int(parts[1]) if parts[1] else 0
+    except ValueError:
+        raise BackendError(
+            f"OpenCLBackend: cannot parse device {spec!r}; expected an index or "
+            f"'platform:device' (see `refnn devices`)") from None
+    for p, d, dev in devices:
+        if (p, d) == (p_i, d_i):
+            return dev
+    raise BackendError(
+        f"OpenCLBackend: no device {text!r}; available: "
+        f"{', '.join(f'{p}:{d}' for p, d, _ in devices) or 'none'} (see `refnn devices`)")
+
+
+def choose_device(device=None):
+    """Pick the pyopencl.Device as documented in the module docstring."""
+    devices = list_devices()
+    if not devices:
+        raise BackendError("OpenCLBackend: no OpenCL device found (is "
+                           "pocl-binary-distribution installed?)")
+    for spec in (device, os.environ.get("REFNN_OPENCL_DEVICE"), os.environ.get("PYOPENCL_CTX")):
+        if spec is not None and spec != "":
+            return _parse_device_spec(spec, devices)
+    for _, _, dev in devices:
+        if dev.type & cl.device_type.GPU:
+            return dev
+    return devices[0][2]
+
+
+def _context_for(dev):
+    with _CTX_LOCK:
+        ctx = _CONTEXTS.get(dev.int_ptr)
+        if ctx is None:
+            ctx = _CONTEXTS[dev.int_ptr] = cl.Context([dev])
+        return ctx
+
+
+class OpenCLBackend(Backend):
+    """PyOpenCL backend. float32 by default; float64 only where the device has fp64."""
+
+    name = "opencl"
+    KERNELS = KERNELS
+
+    def __init__(self, dtype=np.float32, device=None):
+        super().__init__(dtype)
+        self.device = choose_device(device)
+        if self.dtype == np.float64 and not ("cl_khr_fp64" in self.device.extensions):
+            raise BackendError(
+                f"OpenCLBackend: device {self.device.name!r} has no cl_khr_fp64; "
+                "use dtype=float32")
+        if self.dtype not in (np.float32, np.float64):
+            raise BackendError(f"OpenCLBackend: dtype must be float32 or float64, got {dtype}")
+        self.context = _context_for(self.device)
+        self.queue = cl.CommandQueue(self.context)
+        self.allocator = cltools.MemoryPool(cltools.ImmediateAllocator(self.queue))
+        self._kernels = {}
+
+    # ------------------------------------------------------------- kernels
+    def _bind(self, fn):
+        def bound(*args, **kwargs):
+            return fn(self, *args, **kwargs)
+        bound.__name__ = getattr(fn, "__name__", "op")
+        bound.__doc__ = getattr(fn, "__doc__", None)
+        return bound
+
+    def program(self, family, dtype=None, options=()):
+        """The built program of kernels/<family>.cl (cached per context and dtype)."""
+        return _programs.get(self.context, family, dtype or self.dtype, options)
+
+    def kernel(self, family, name, dtype=None, options=()):
+        """A cached pyopencl.Kernel of this backend (kernels are not shared across
+        threads: each backend object has its own)."""
+        key = (family, name, np.dtype(dtype or self.dtype), tuple(options))
+        k = self._kernels.get(key)
+        if k is None:
+            k = self._kernels[key] = getattr(self.program(family, dtype, options), name)
+        return k
+
+    # -------------------------------------------------------------- arrays
+    def asarray(self, a, dtype=None):
+        if isinstance(a, cla.Array):
+            if dtype is None or a.dtype == np.dtype(dtype):
+                return a
+            return a.astype(dtype)
+        host = np.ascontiguousarray(a, dtype=dtype or self.dtype)
+        return cla.to_device(self.queue, host, allocator=self.allocator)
+
+    def to_host(self, a):
+        if isinstance(a, cla.Array):
+            return a.get(queue=self.queue)
+        return np.asarray(a)
+
+    def empty(self, shape, dtype=None):
+        return cla.empty(self.queue, shape, dtype or self.dtype, allocator=self.allocator)
+
+    def zeros(self, shape, dtype=None):
+        return cla.zeros(self.queue, shape, dtype or self.dtype, allocator=self.allocator)
+
+    def synchronize(self):
+        self.queue.finish()
+
+    def gemm(self, A, B, C=None, alpha=1.0, beta=0.0):
+        """C = alpha * A @ B + beta * C with the register-blocked GEMM kernel of dense.cl."""
+        return dense.gemm(self, A, B, C, alpha, beta)
+
+    def __repr__(self):
+        return f"<OpenCLBackend {self.device.name.strip()!r} dtype={self.dtype}>"

@@ -1,0 +1,2 @@
+"""optim family (being written)."""
+SPECS = []

@@ -1,0 +1,10 @@
+"""Input strategies for every op, keyed by op name (imports hypothesis).
+
+``INPUTS[op]`` is a hypothesis strategy of ``(args, params)``: the positional float64 /
+int arrays for the op's forward (or update) and its keyword hyper-parameters. One
+module per family, merged here; the generic tests in tests/ops/test_generic.py draw
+from this table, and `refnn coverage` counts an op as gradient-tested when it is here.
+"""
+from refnn.testing.op_inputs import activation, dense, loss, optim
+
+INPUTS = {**dense.INPUTS, **activation.INPUTS, **loss.INPUTS, **optim.INPUTS}

@@ -1,0 +1,2 @@
+"""dense family (being written)."""
+INPUTS = {}

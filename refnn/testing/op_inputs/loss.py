@@ -1,0 +1,2 @@
+"""loss family (being written)."""
+INPUTS = {}
