@@ -9,6 +9,8 @@ Backends hold no global state: several threads may each create and use their own
 """
 import numpy as np
 
+from refnn.errors import ShapeError
+
 
 class BackendError(ValueError):
     """Raised for an unknown backend/device or an op a backend does not provide."""
@@ -87,3 +89,9 @@ class HostBackend(Backend):
 
     def zeros(self, shape, dtype=None):
         return np.zeros(shape, dtype=dtype or self.dtype)
+
+    def transpose2d(self, a):
+        """A C-contiguous copy of the transpose of 2-D array ``a``."""
+        if np.ndim(a) != 2:
+            raise ShapeError(f"transpose2d: a must be a 2-D matrix, got shape {np.shape(a)}")
+        return np.ascontiguousarray(np.asarray(a).T)

@@ -190,5 +190,9 @@ class OpenCLBackend(Backend):
         """C = alpha * A @ B + beta * C with the register-blocked GEMM kernel of dense.cl."""
         return dense.gemm(self, A, B, C, alpha, beta)
 
+    def transpose2d(self, a):
+        """A C-contiguous transposed copy of 2-D device array ``a`` (tiled kernel)."""
+        return dense.transpose2d(self, a)
+
     def __repr__(self):
         return f"<OpenCLBackend {self.device.name.strip()!r} dtype={self.dtype}>"
