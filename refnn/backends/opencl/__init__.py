@@ -26,6 +26,10 @@ from refnn.backends.opencl import _programs, activation, dense, loss, optim
 
 KERNELS = {
     # --- dense (linear, bias)
+    "linear.forward": dense.linear_forward,
+    "linear.backward": dense.linear_backward,
+    "bias.forward": dense.bias_forward,
+    "bias.backward": dense.bias_backward,
     # --- activation
     "identity.forward": activation.identity_forward,
     "identity.backward": activation.identity_backward,
