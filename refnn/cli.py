@@ -1,0 +1,271 @@
+"""The ``refnn`` command.
+
+    refnn devices               OpenCL platforms and devices (which one is the default)
+    refnn coverage [--json]     op x backend matrix for every op and every API layer
+    refnn train [options]       train an MLP on the bundled digits, through neon or NeoML
+
+``refnn train`` is also teaching material: :func:`train_neon` and :func:`train_neoml`
+are the whole training scripts, each written only with its public API.
+"""
+import argparse
+import importlib
+import inspect
+import json
+import os
+import pkgutil
+import sys
+import time
+
+BACKENDS = ("reference", "cpu", "opencl")
+APIS = ("neon", "neoml")
+
+
+# ----------------------------------------------------------------------------- devices
+def cmd_devices(args):
+    """List OpenCL devices; mark the one ``get_backend("opencl")`` would pick."""
+    from refnn.backends.opencl import choose_device, describe_devices, list_devices
+    rows = describe_devices()
+    if not rows:
+        print("no OpenCL device found (is pocl-binary-distribution installed?)")
+        return 1
+    try:
+        chosen = choose_device(args.device)
+        default = next(f"{p}:{d}" for p, d, dev in list_devices() if dev == chosen)
+        problem = None
+    except Exception as exc:  # a bad $REFNN_OPENCL_DEVICE / $PYOPENCL_CTX is worth showing
+        default, problem = None, str(exc)
+    print(f"{'':2}{'id':5} {'platform':30} {'device':34} {'type':10} {'fp64':5} "
+          f"{'CUs':>4} {'MiB':>7}")
+    for r in rows:
+        mark = "*" if r["id"] == default else " "
+        print(f"{mark:2}{r['id']:5} {r['platform'][:30]:30} {r['device'][:34]:34} "
+              f"{r['type'][:10]:10} {'yes' if r['fp64'] else 'no':5} "
+              f"{r['compute_units']:>4} {r['global_mem_mb']:>7}")
+    if problem:
+        print(f"\nthe default device cannot be chosen: {problem}")
+        return 1
+    print(f"\nthe default device (*) is {default}, chosen by "
+          f"{_device_reason(args.device)}. Override with --device, "
+          "$REFNN_OPENCL_DEVICE or $PYOPENCL_CTX (an index or 'platform:device').")
+    return 0
+
+
+def _device_reason(device):
+    if device is not None:
+        return "--device"
+    for var in ("REFNN_OPENCL_DEVICE", "PYOPENCL_CTX"):
+        if os.environ.get(var):
+            return f"${var}={os.environ[var]}"
+    return "the first GPU, else the first device"
+
+
+# ---------------------------------------------------------------------------- coverage
+def _kernel_tables():
+    """{backend: set of KERNELS keys, or None when the backend cannot be imported}."""
+    tables, errors = {}, {}
+    for name in BACKENDS:
+        module = "refnn.backends." + name
+        try:
+            tables[name] = set(importlib.import_module(module).KERNELS)
+        except Exception as exc:  # e.g. Cython extensions not built: a gap, not a crash
+            tables[name], errors[name] = None, f"{type(exc).__name__}: {exc}"
+    return tables, errors
+
+
+def _gradient_tested():
+    """Set of op names with an INPUTS strategy, or None when hypothesis is missing."""
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        return None
+    from refnn.testing.op_inputs import INPUTS
+    return set(INPUTS)
+
+
+def _layer_classes(api):
+    """Classes defined in refnn.<api> (and its submodules) with an ``OPS`` attribute."""
+    package = importlib.import_module("refnn." + api)
+    modules = [package]
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        modules.append(importlib.import_module(info.name))
+    found = {}
+    for module in modules:
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__.startswith(package.__name__) and "OPS" in _class_attrs(cls):
+                found.setdefault(cls.__qualname__, cls)
+    return [found[k] for k in sorted(found)]
+
+
+def _class_attrs(cls):
+    return {k for klass in cls.__mro__ for k in vars(klass)}
+
+
+def _op_name(entry):
+    """OPS entries are op names ("linear"); a phase ("linear.forward") is accepted too."""
+    for suffix in (".forward", ".backward", ".update"):
+        if entry.endswith(suffix):
+            return entry[: -len(suffix)]
+    return entry
+
+
+def coverage_report():
+    """The coverage matrix as a JSON-able dict (see ``refnn coverage --json``)."""
+    from refnn.ops import all_specs
+    specs = all_specs()
+    tables, errors = _kernel_tables()
+    tested = _gradient_tested()
+
+    def cells(op_names):
+        row = {}
+        unknown = [n for n in op_names if n not in specs]
+        for be in BACKENDS:
+            row[be] = (tables[be] is not None and not unknown and
+                       all(p in tables[be] for n in op_names for p in specs[n].phases))
+        row["gradient_tested"] = None if tested is None else (
+            not unknown and all(n in tested for n in op_names))
+        if unknown:
+            row["unknown_ops"] = unknown
+        return row
+
+    ops = [{"op": name, "family": spec.family, "kind": spec.kind, **cells([name])}
+           for name, spec in sorted(specs.items(), key=lambda kv: (kv[1].family, kv[0]))]
+    layers, api_errors = [], {}
+    for api in APIS:
+        try:
+            classes = _layer_classes(api)
+        except Exception as exc:
+            api_errors[api] = f"cannot be imported: {type(exc).__name__}: {exc}"
+            continue
+        if not classes:
+            api_errors[api] = "has no layer class with an OPS attribute"
+        for cls in classes:
+            names = [_op_name(e) for e in cls.OPS]
+            layers.append({"api": api, "layer": cls.__qualname__, "ops": names, **cells(names)})
+
+    gaps = []
+    for row in ops + layers:
+        label = row.get("op") or f"{row['api']}.{row['layer']}"
+        missing = [be for be in BACKENDS if not row[be]]
+        if row["gradient_tested"] is False:
+            missing.append("gradient test")
+        if missing:
+            gaps.append(f"{label}: {', '.join(missing)}")
+    gaps += [f"backend {be} unavailable: {e}" for be, e in errors.items()]
+    gaps += [f"refnn.{api} {e}" for api, e in api_errors.items()]
+    return {"ops": ops, "layers": layers, "gaps": gaps, "complete": not gaps,
+            "gradient_tests_known": tested is not None}
+
+
+def _mark(value):
+    return "unknown" if value is None else ("yes" if value else "MISSING")
+
+
+def print_coverage(report):
+    header = f"{'':28} {'reference':10} {'cpu':8} {'opencl':8} {'grad-tested':11}"
+    print("ops (refnn.ops)\n" + header)
+    for r in report["ops"]:
+        print(f"{r['family'] + '.' + r['op']:28} {_mark(r['reference']):10} {_mark(r['cpu']):8} "
+              f"{_mark(r['opencl']):8} {_mark(r['gradient_tested']):11}")
+    print("\nlayers (refnn.neon, refnn.neoml)\n" + header + "  ops")
+    for r in report["layers"]:
+        print(f"{r['api'] + '.' + r['layer']:28} {_mark(r['reference']):10} "
+              f"{_mark(r['cpu']):8} {_mark(r['opencl']):8} "
+              f"{_mark(r['gradient_tested']):11}  {', '.join(r['ops']) or '-'}")
+    if not report["gradient_tests_known"]:
+        print("\ngradient tests: unknown (install hypothesis: pip install 'refnn[test]')")
+    if report["gaps"]:
+        print(f"\n{len(report['gaps'])} gap(s):")
+        for gap in report["gaps"]:
+            print("  " + gap)
+    else:
+        print("\ncomplete: every op and layer has reference, cpu and opencl paths"
+              + (" and a gradient test" if report["gradient_tests_known"] else ""))
+
+
+def cmd_coverage(args):
+    report = coverage_report()
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print_coverage(report)
+    return 0 if report["complete"] else 1
+
+
+# ------------------------------------------------------------------------------- train
+TRAIN_DEFAULTS = dict(backend="cpu", epochs=10, batch_size=32, seed=0, hidden=64, api="neon")
+
+
+def cmd_train(args):
+    from refnn.data import load_digits
+    if args.device is not None and args.backend != "opencl":
+        print(f"refnn train: --device needs -b opencl (got -b {args.backend})", file=sys.stderr)
+        return 2
+    X_train, y_train = load_digits("train", seed=args.seed)
+    X_test, y_test = load_digits("test", seed=args.seed)
+    print(f"digits: {len(y_train)} train / {len(y_test)} test images; MLP 64-{args.hidden}-10 "
+          f"through refnn.{args.api} on the {args.backend} backend")
+    start = time.perf_counter()
+    train = train_neon if args.api == "neon" else train_neoml
+    accuracy = train(X_train, y_train, X_test, y_test, args)
+    print(f"held-out accuracy {accuracy:.2%} after {args.epochs} epoch(s) "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+# ------------------------------------------------------------------------------- main
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="refnn", description="refnn: a readable reference neural-network library "
+        "with Cython and OpenCL fast paths behind the neon and NeoML APIs.")
+    sub = parser.add_subparsers(dest="command", metavar="{devices,coverage,train}")
+
+    p = sub.add_parser("devices", help="list OpenCL devices and the default one")
+    p.add_argument("--device", default=None,
+                   help="show which device this spec selects (index or 'platform:device')")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("coverage", help="which ops/layers have reference, cpu, opencl "
+                       "paths and gradient tests (exit 1 on any gap)")
+    p.add_argument("--json", action="store_true", help="print the matrix as JSON")
+    p.set_defaults(func=cmd_coverage)
+
+    d = TRAIN_DEFAULTS
+    p = sub.add_parser("train", help="train an MLP on the bundled digits")
+    p.add_argument("-b", "--backend", choices=BACKENDS, default=d["backend"],
+                   help=f"backend (default {d['backend']})")
+    p.add_argument("-e", "--epochs", type=_positive, default=d["epochs"],
+                   help=f"epochs (default {d['epochs']})")
+    p.add_argument("-z", "--batch-size", type=_positive, default=d["batch_size"],
+                   help=f"mini-batch size (default {d['batch_size']})")
+    p.add_argument("-r", "--seed", type=int, default=d["seed"],
+                   help=f"seed of the data split and weights (default {d['seed']})")
+    p.add_argument("--hidden", type=_positive, default=d["hidden"],
+                   help=f"hidden units (default {d['hidden']})")
+    p.add_argument("--api", choices=APIS, default=d["api"], help=f"default {d['api']}")
+    p.add_argument("--device", default=None,
+                   help="OpenCL device for -b opencl (index or 'platform:device', "
+                   "see `refnn devices`)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
