@@ -1,13 +1,48 @@
 """cpu wrappers of the activation family: validate, allocate, call refnn._ext.activation.
 
-Each function has the signature and return convention of refnn.ops.activation.
+Each function has the signature and return convention of refnn.ops.activation. Most ops
+go through the shared pointwise kernels (an op code from ``_k.OPS`` and two parameters
+a, b); relu, softmax and dropout have kernels of their own.
 """
 import numpy as np
 
 from refnn._ext import activation as _k
 from refnn.backends.cpu._common import float_input, like, n_threads
+from refnn.errors import ParameterError, check_same_shape
+from refnn.ops import activation as ref
 
 
+def _param(op, name, v):
+    """A finite float hyper-parameter, or ParameterError naming the op."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{op}: {name} must be a real number, got {v!r}") from None
+    if not np.isfinite(v):
+        raise ParameterError(f"{op}: {name} must be finite, got {v!r}")
+    return v
+
+
+def _forward(op, x, code=None, a=0.0, b=0.0):
+    """y = f(x) with the pointwise kernel ``code`` (default: the op's own name)."""
+    code = code or op
+    x = float_input(op, "x", x)
+    y = np.empty_like(x)
+    _k.pointwise_forward(_k.OPS[code], x.reshape(-1), y.reshape(-1), a, b, n_threads())
+    return y, (op, code, x, y, a, b)
+
+
+def _backward(dy, saved):
+    """dx = dy * f'(x) with the pointwise kernel saved by _forward."""
+    op, code, x, y, a, b = saved
+    dy = like(op, "dy", dy, x)
+    dx = np.empty_like(x)
+    _k.pointwise_backward(_k.OPS[code], dy.reshape(-1), x.reshape(-1), y.reshape(-1),
+                          dx.reshape(-1), a, b, n_threads())
+    return (dx,)
+
+
+# ----------------------------------------------------------------- identity, relu
 def identity_forward(x):
     x = float_input("identity", "x", x)
     return x.copy(), ()
@@ -19,9 +54,10 @@ def identity_backward(dy, saved):
 
 def relu_forward(x, threshold=0.0):
     x = float_input("relu", "x", x)
+    threshold = _param("relu", "threshold", threshold)
     y = np.empty_like(x)
-    _k.relu_forward(x.reshape(-1), y.reshape(-1), float(threshold), n_threads())
-    return y, (x, float(threshold))
+    _k.relu_forward(x.reshape(-1), y.reshape(-1), threshold, n_threads())
+    return y, (x, threshold)
 
 
 def relu_backward(dy, saved):
@@ -29,4 +65,128 @@ def relu_backward(dy, saved):
     dy = like("relu", "dy", dy, x)
     dx = np.empty_like(x)
     _k.relu_backward(dy.reshape(-1), x.reshape(-1), dx.reshape(-1), threshold, n_threads())
+    return (dx,)
+
+
+# ------------------------------------------------------------ pointwise kernels
+def leaky_relu_forward(x, alpha):
+    return _forward("leaky_relu", x, a=_param("leaky_relu", "alpha", alpha))
+
+
+def elu_forward(x, alpha=1.0):
+    return _forward("elu", x, a=_param("elu", "alpha", alpha))
+
+
+def sigmoid_forward(x):
+    return _forward("sigmoid", x)
+
+
+def tanh_forward(x):
+    return _forward("tanh", x)
+
+
+def hard_sigmoid_forward(x, slope=0.5, bias=0.5):
+    slope = _param("hard_sigmoid", "slope", slope)
+    ref.check_hard_sigmoid(slope)
+    return _forward("hard_sigmoid", x, a=slope, b=_param("hard_sigmoid", "bias", bias))
+
+
+def hard_tanh_forward(x):
+    return _forward("hard_tanh", x)
+
+
+def hswish_forward(x):
+    return _forward("hswish", x)
+
+
+def gelu_forward(x, form="sigmoid"):
+    ref.check_gelu(form)
+    return _forward("gelu", x, code="gelu_" + form)
+
+
+def abs_forward(x):
+    return _forward("abs", x)
+
+
+def power_forward(x, exponent):
+    return _forward("power", x, a=_param("power", "exponent", exponent))
+
+
+def exp_forward(x):
+    return _forward("exp", x)
+
+
+def log_forward(x):
+    return _forward("log", x)
+
+
+def erf_forward(x):
+    return _forward("erf", x)
+
+
+def linear_activation_forward(x, multiplier, free_term):
+    return _forward("linear_activation", x,
+                    a=_param("linear_activation", "multiplier", multiplier),
+                    b=_param("linear_activation", "free_term", free_term))
+
+
+def normalizer_forward(x, divisor):
+    divisor = _param("normalizer", "divisor", divisor)
+    ref.check_normalizer(divisor)
+    return _forward("normalizer", x, a=divisor)
+
+
+# every pointwise op's backward is the shared one (the saved tuple names the op)
+leaky_relu_backward = elu_backward = sigmoid_backward = tanh_backward = _backward
+hard_sigmoid_backward = hard_tanh_backward = hswish_backward = gelu_backward = _backward
+abs_backward = power_backward = exp_backward = log_backward = erf_backward = _backward
+linear_activation_backward = normalizer_backward = _backward
+
+
+# ---------------------------------------------------------------------- softmax
+def _rows(a):
+    """(R, C) view of a C-contiguous array whose last axis is the row."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def softmax_forward(x):
+    x = float_input("softmax", "x", x)
+    ref.check_softmax(x)
+    y = np.empty_like(x)
+    if x.size:
+        _k.softmax_forward(_rows(x), _rows(y), n_threads())
+    return y, (y,)
+
+
+def softmax_backward(dy, saved):
+    (y,) = saved
+    dy = like("softmax", "dy", dy, y)
+    dx = np.empty_like(y)
+    if y.size:
+        _k.softmax_backward(_rows(dy), _rows(y), _rows(dx), n_threads())
+    return (dx,)
+
+
+# ---------------------------------------------------------------------- dropout
+def dropout_forward(x, keep, seed, scale=1.0, training=True):
+    x = float_input("dropout", "x", x)
+    keep = _param("dropout", "keep", keep)
+    scale = _param("dropout", "scale", scale)
+    ref.check_dropout(x, keep, seed, scale)
+    if not training:
+        return x.copy(), None
+    key, threshold = ref.dropout_key(seed), ref.dropout_threshold(keep)
+    y = np.empty_like(x)
+    _k.dropout_forward(x.reshape(-1), y.reshape(-1), key, threshold, scale, n_threads())
+    return y, (x.shape, x.dtype, key, threshold, scale)
+
+
+def dropout_backward(dy, saved):
+    if saved is None:                       # forward ran with training=False
+        return (np.array(dy, copy=True),)
+    shape, dtype, key, threshold, scale = saved
+    dy = float_input("dropout", "dy", dy, dtype)
+    check_same_shape("dropout", "dy", dy.shape, shape)
+    dx = np.empty_like(dy)
+    _k.dropout_backward(dy.reshape(-1), dx.reshape(-1), key, threshold, scale, n_threads())
     return (dx,)

@@ -1,13 +1,67 @@
 """OpenCL host wrappers of the activation family (kernels in kernels/activation.cl).
 
 Signatures are those of refnn.ops.activation with the backend first; arrays stay on
-the device.
+the device. Most ops share the ``pointwise_forward``/``pointwise_backward`` kernels,
+selected by an op code (``OPS``, the ``#define``s of activation.cl) and two parameters
+a, b; relu, softmax and dropout have kernels of their own.
 """
 import numpy as np
 
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, like, real
+from refnn.errors import ParameterError, ShapeError
+from refnn.ops import activation as ref
+
+#: op name -> code of the pointwise kernels; equal to the #defines in activation.cl
+OPS = {
+    "leaky_relu": 1, "elu": 2, "sigmoid": 3, "tanh": 4, "hard_sigmoid": 5,
+    "hard_tanh": 6, "hswish": 7, "gelu_sigmoid": 8, "gelu_erf": 9, "abs": 10,
+    "power": 11, "exp": 12, "log": 13, "erf": 14, "linear_activation": 15,
+    "normalizer": 16,
+}
 
 
+def _param(op, name, v):
+    """A finite float hyper-parameter, or ParameterError naming the op."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{op}: {name} must be a real number, got {v!r}") from None
+    if not np.isfinite(v):
+        raise ParameterError(f"{op}: {name} must be finite, got {v!r}")
+    return v
+
+
+def _input(be, op, x):
+    """Device input whose element count fits the kernels' 32-bit index."""
+    x = device_input(be, op, "x", x)
+    if x.size >= 2 ** 32:
+        raise ShapeError(f"{op}: x must have fewer than 2**32 elements, got {x.size}")
+    return x
+
+
+def _forward(be, op, x, code=None, a=0.0, b=0.0):
+    """y = f(x) with the pointwise kernel ``code`` (default: the op's own name)."""
+    code = code or op
+    x = _input(be, op, x)
+    y = be.empty(x.shape)
+    be.kernel("activation", "pointwise_forward")(
+        be.queue, global_1d(x.size), (LOCAL_1D,), x.data, y.data, np.int32(OPS[code]),
+        real(be, a), real(be, b), np.uint32(x.size))
+    return y, (op, code, x, y, a, b)
+
+
+def _backward(be, dy, saved):
+    """dx = dy * f'(x) with the pointwise kernel saved by _forward."""
+    op, code, x, y, a, b = saved
+    dy = like(be, op, "dy", dy, x)
+    dx = be.empty(x.shape)
+    be.kernel("activation", "pointwise_backward")(
+        be.queue, global_1d(x.size), (LOCAL_1D,), dy.data, x.data, y.data, dx.data,
+        np.int32(OPS[code]), real(be, a), real(be, b), np.uint32(x.size))
+    return (dx,)
+
+
+# ----------------------------------------------------------------- identity, relu
 def identity_forward(be, x):
     x = device_input(be, "identity", "x", x)
     return x.copy(queue=be.queue), ()
@@ -18,7 +72,8 @@ def identity_backward(be, dy, saved):
 
 
 def relu_forward(be, x, threshold=0.0):
-    x = device_input(be, "relu", "x", x)
+    x = _input(be, "relu", x)
+    threshold = _param("relu", "threshold", threshold)
     y = be.empty(x.shape)
     be.kernel("activation", "relu_forward")(
         be.queue, global_1d(x.size), (LOCAL_1D,), x.data, y.data,
@@ -33,4 +88,136 @@ def relu_backward(be, dy, saved):
     be.kernel("activation", "relu_backward")(
         be.queue, global_1d(x.size), (LOCAL_1D,), dy.data, x.data, dx.data,
         real(be, threshold), np.uint32(x.size))
+    return (dx,)
+
+
+# ------------------------------------------------------------ pointwise kernels
+def leaky_relu_forward(be, x, alpha):
+    return _forward(be, "leaky_relu", x, a=_param("leaky_relu", "alpha", alpha))
+
+
+def elu_forward(be, x, alpha=1.0):
+    return _forward(be, "elu", x, a=_param("elu", "alpha", alpha))
+
+
+def sigmoid_forward(be, x):
+    return _forward(be, "sigmoid", x)
+
+
+def tanh_forward(be, x):
+    return _forward(be, "tanh", x)
+
+
+def hard_sigmoid_forward(be, x, slope=0.5, bias=0.5):
+    slope = _param("hard_sigmoid", "slope", slope)
+    ref.check_hard_sigmoid(slope)
+    return _forward(be, "hard_sigmoid", x, a=slope, b=_param("hard_sigmoid", "bias", bias))
+
+
+def hard_tanh_forward(be, x):
+    return _forward(be, "hard_tanh", x)
+
+
+def hswish_forward(be, x):
+    return _forward(be, "hswish", x)
+
+
+def gelu_forward(be, x, form="sigmoid"):
+    ref.check_gelu(form)
+    return _forward(be, "gelu", x, code="gelu_" + form)
+
+
+def abs_forward(be, x):
+    return _forward(be, "abs", x)
+
+
+def power_forward(be, x, exponent):
+    return _forward(be, "power", x, a=_param("power", "exponent", exponent))
+
+
+def exp_forward(be, x):
+    return _forward(be, "exp", x)
+
+
+def log_forward(be, x):
+    return _forward(be, "log", x)
+
+
+def erf_forward(be, x):
+    return _forward(be, "erf", x)
+
+
+def linear_activation_forward(be, x, multiplier, free_term):
+    return _forward(be, "linear_activation", x,
+                    a=_param("linear_activation", "multiplier", multiplier),
+                    b=_param("linear_activation", "free_term", free_term))
+
+
+def normalizer_forward(be, x, divisor):
+    divisor = _param("normalizer", "divisor", divisor)
+    ref.check_normalizer(divisor)
+    return _forward(be, "normalizer", x, a=divisor)
+
+
+# every pointwise op's backward is the shared one (the saved tuple names the op)
+leaky_relu_backward = elu_backward = sigmoid_backward = tanh_backward = _backward
+hard_sigmoid_backward = hard_tanh_backward = hswish_backward = gelu_backward = _backward
+abs_backward = power_backward = exp_backward = log_backward = erf_backward = _backward
+linear_activation_backward = normalizer_backward = _backward
+
+
+# ---------------------------------------------------------------------- softmax
+def softmax_forward(be, x):
+    x = _input(be, "softmax", x)
+    ref.check_softmax(x)
+    y = be.empty(x.shape)
+    if x.size:
+        c = x.shape[-1]
+        rows = x.size // c
+        be.kernel("activation", "softmax_forward")(
+            be.queue, global_1d(rows), (LOCAL_1D,), x.data, y.data,
+            np.uint32(rows), np.uint32(c))
+    return y, (y,)
+
+
+def softmax_backward(be, dy, saved):
+    (y,) = saved
+    dy = like(be, "softmax", "dy", dy, y)
+    dx = be.empty(y.shape)
+    if y.size:
+        c = y.shape[-1]
+        rows = y.size // c
+        be.kernel("activation", "softmax_backward")(
+            be.queue, global_1d(rows), (LOCAL_1D,), dy.data, y.data, dx.data,
+            np.uint32(rows), np.uint32(c))
+    return (dx,)
+
+
+# ---------------------------------------------------------------------- dropout
+def dropout_forward(be, x, keep, seed, scale=1.0, training=True):
+    x = _input(be, "dropout", x)
+    keep = _param("dropout", "keep", keep)
+    scale = _param("dropout", "scale", scale)
+    ref.check_dropout(x, keep, seed, scale)
+    if not training:
+        return x.copy(queue=be.queue), None
+    key, threshold = np.uint32(ref.dropout_key(seed)), np.uint32(ref.dropout_threshold(keep))
+    y = be.empty(x.shape)
+    be.kernel("activation", "dropout_forward")(
+        be.queue, global_1d(x.size), (LOCAL_1D,), x.data, y.data, key, threshold,
+        real(be, scale), np.uint32(x.size))
+    return y, (x.shape, key, threshold, scale)
+
+
+def dropout_backward(be, dy, saved):
+    if saved is None:                       # forward ran with training=False
+        return (dy.copy(queue=be.queue),)
+    shape, key, threshold, scale = saved
+    dy = _input(be, "dropout", dy)
+    if dy.shape != tuple(shape):
+        raise ShapeError(f"dropout: dy must have shape {tuple(shape)}, got {dy.shape}")
+    dx = be.empty(dy.shape)
+    be.kernel("activation", "dropout_backward")(
+        be.queue, global_1d(dy.size), (LOCAL_1D,), dy.data, dx.data, key, threshold,
+        real(be, scale), np.uint32(dy.size))
     return (dx,)
