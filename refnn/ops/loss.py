@@ -54,6 +54,13 @@ def check_targets(op, x, t, what="targets t"):
                          f"got {tuple(t.shape)}")
 
 
+def check_multiclass(op, x):
+    """NeoML's CrossEntropyLoss needs at least two classes."""
+    if x.shape[1] < 2:
+        raise ShapeError(f"{op}: works only with multi-class classification: x must have "
+                         f"C >= 2 classes, got shape {tuple(x.shape)}")
+
+
 def check_labels(op, x, labels):
     """Labels are float (N, C) like x, or integer class indices (N,). Returns True for
     integer labels (their range is checked by :func:`check_label_range`)."""
@@ -203,9 +210,7 @@ def cross_entropy_forward(x, labels, weights=None, softmax=True, max_gradient=No
     """
     op = "cross_entropy"
     check_predictions(op, x)
-    if x.shape[1] < 2:
-        raise ShapeError(f"{op}: works only with multi-class classification: x must have "
-                         f"C >= 2 classes, got shape {tuple(x.shape)}")
+    check_multiclass(op, x)
     is_int = _check_int_labels(op, x, labels)
     check_weights(op, x, weights)
     check_max_gradient(op, max_gradient)
