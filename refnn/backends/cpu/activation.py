@@ -7,7 +7,7 @@ a, b); relu, softmax and dropout have kernels of their own.
 import numpy as np
 
 from refnn._ext import activation as _k
-from refnn.backends.cpu._common import float_input, like, n_threads
+from refnn.backends.cpu._common import float_input, n_threads
 from refnn.errors import ParameterError, check_same_shape
 from refnn.ops import activation as ref
 
@@ -23,10 +23,21 @@ def _param(op, name, v):
     return v
 
 
+def _input(op, x):
+    """float_input keeping the shape (np.ascontiguousarray turns 0-d into (1,))."""
+    return float_input(op, "x", x).reshape(np.shape(x))
+
+
+def _like(op, dy, x):
+    """dy with x's shape and dtype, C-contiguous (shape checked first: 0-d stays 0-d)."""
+    check_same_shape(op, "dy", np.shape(dy), x.shape)
+    return float_input(op, "dy", dy, x.dtype).reshape(x.shape)
+
+
 def _forward(op, x, code=None, a=0.0, b=0.0):
     """y = f(x) with the pointwise kernel ``code`` (default: the op's own name)."""
     code = code or op
-    x = float_input(op, "x", x)
+    x = _input(op, x)
     y = np.empty_like(x)
     _k.pointwise_forward(_k.OPS[code], x.reshape(-1), y.reshape(-1), a, b, n_threads())
     return y, (op, code, x, y, a, b)
@@ -35,7 +46,7 @@ def _forward(op, x, code=None, a=0.0, b=0.0):
 def _backward(dy, saved):
     """dx = dy * f'(x) with the pointwise kernel saved by _forward."""
     op, code, x, y, a, b = saved
-    dy = like(op, "dy", dy, x)
+    dy = _like(op, dy, x)
     dx = np.empty_like(x)
     _k.pointwise_backward(_k.OPS[code], dy.reshape(-1), x.reshape(-1), y.reshape(-1),
                           dx.reshape(-1), a, b, n_threads())
@@ -44,7 +55,7 @@ def _backward(dy, saved):
 
 # ----------------------------------------------------------------- identity, relu
 def identity_forward(x):
-    x = float_input("identity", "x", x)
+    x = _input("identity", x)
     return x.copy(), ()
 
 
@@ -53,7 +64,7 @@ def identity_backward(dy, saved):
 
 
 def relu_forward(x, threshold=0.0):
-    x = float_input("relu", "x", x)
+    x = _input("relu", x)
     threshold = _param("relu", "threshold", threshold)
     y = np.empty_like(x)
     _k.relu_forward(x.reshape(-1), y.reshape(-1), threshold, n_threads())
@@ -62,7 +73,7 @@ def relu_forward(x, threshold=0.0):
 
 def relu_backward(dy, saved):
     x, threshold = saved
-    dy = like("relu", "dy", dy, x)
+    dy = _like("relu", dy, x)
     dx = np.empty_like(x)
     _k.relu_backward(dy.reshape(-1), x.reshape(-1), dx.reshape(-1), threshold, n_threads())
     return (dx,)
@@ -150,7 +161,7 @@ def _rows(a):
 
 
 def softmax_forward(x):
-    x = float_input("softmax", "x", x)
+    x = _input("softmax", x)
     ref.check_softmax(x)
     y = np.empty_like(x)
     if x.size:
@@ -160,7 +171,7 @@ def softmax_forward(x):
 
 def softmax_backward(dy, saved):
     (y,) = saved
-    dy = like("softmax", "dy", dy, y)
+    dy = _like("softmax", dy, y)
     dx = np.empty_like(y)
     if y.size:
         _k.softmax_backward(_rows(dy), _rows(y), _rows(dx), n_threads())
@@ -169,7 +180,7 @@ def softmax_backward(dy, saved):
 
 # ---------------------------------------------------------------------- dropout
 def dropout_forward(x, keep, seed, scale=1.0, training=True):
-    x = float_input("dropout", "x", x)
+    x = _input("dropout", x)
     keep = _param("dropout", "keep", keep)
     scale = _param("dropout", "scale", scale)
     ref.check_dropout(x, keep, seed, scale)
@@ -185,8 +196,8 @@ def dropout_backward(dy, saved):
     if saved is None:                       # forward ran with training=False
         return (np.array(dy, copy=True),)
     shape, dtype, key, threshold, scale = saved
-    dy = float_input("dropout", "dy", dy, dtype)
-    check_same_shape("dropout", "dy", dy.shape, shape)
+    check_same_shape("dropout", "dy", np.shape(dy), shape)
+    dy = float_input("dropout", "dy", dy, dtype).reshape(shape)
     dx = np.empty_like(dy)
     _k.dropout_backward(dy.reshape(-1), dx.reshape(-1), key, threshold, scale, n_threads())
     return (dx,)

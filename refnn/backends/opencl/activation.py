@@ -7,7 +7,7 @@ a, b; relu, softmax and dropout have kernels of their own.
 """
 import numpy as np
 
-from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, like, real
+from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, real
 from refnn.errors import ParameterError, ShapeError
 from refnn.ops import activation as ref
 
@@ -31,12 +31,26 @@ def _param(op, name, v):
     return v
 
 
-def _input(be, op, x):
-    """Device input whose element count fits the kernels' 32-bit index."""
-    x = device_input(be, op, "x", x)
+def _input(be, op, x, what="x"):
+    """Device input keeping its shape (host 0-d data would arrive as shape (1,)) and
+    with an element count that fits the kernels' 32-bit index."""
+    shape = tuple(np.shape(x))
+    x = device_input(be, op, what, x)
+    if x.shape != shape:
+        x = x.reshape(shape)
     if x.size >= 2 ** 32:
-        raise ShapeError(f"{op}: x must have fewer than 2**32 elements, got {x.size}")
+        raise ShapeError(f"{op}: {what} must have fewer than 2**32 elements, got {x.size}")
     return x
+
+
+def _like(be, op, dy, x, shape=None):
+    """dy on the device with x's (or ``shape``'s) shape and x's dtype; the shape is
+    checked first, so 0-d stays 0-d."""
+    shape = tuple(x.shape if shape is None else shape)
+    if tuple(np.shape(dy)) != shape:
+        raise ShapeError(f"{op}: dy must have shape {shape}, got {tuple(np.shape(dy))}")
+    dy = device_input(be, op, "dy", dy, be.dtype if x is None else x.dtype)
+    return dy if dy.shape == shape else dy.reshape(shape)
 
 
 def _forward(be, op, x, code=None, a=0.0, b=0.0):
@@ -53,7 +67,7 @@ def _forward(be, op, x, code=None, a=0.0, b=0.0):
 def _backward(be, dy, saved):
     """dx = dy * f'(x) with the pointwise kernel saved by _forward."""
     op, code, x, y, a, b = saved
-    dy = like(be, op, "dy", dy, x)
+    dy = _like(be, op, dy, x)
     dx = be.empty(x.shape)
     be.kernel("activation", "pointwise_backward")(
         be.queue, global_1d(x.size), (LOCAL_1D,), dy.data, x.data, y.data, dx.data,
@@ -63,12 +77,12 @@ def _backward(be, dy, saved):
 
 # ----------------------------------------------------------------- identity, relu
 def identity_forward(be, x):
-    x = device_input(be, "identity", "x", x)
+    x = _input(be, "identity", x)
     return x.copy(queue=be.queue), ()
 
 
 def identity_backward(be, dy, saved):
-    return (dy.copy(queue=be.queue),)
+    return (_input(be, "identity", dy, "dy").copy(queue=be.queue),)
 
 
 def relu_forward(be, x, threshold=0.0):
@@ -83,7 +97,7 @@ def relu_forward(be, x, threshold=0.0):
 
 def relu_backward(be, dy, saved):
     x, threshold = saved
-    dy = like(be, "relu", "dy", dy, x)
+    dy = _like(be, "relu", dy, x)
     dx = be.empty(x.shape)
     be.kernel("activation", "relu_backward")(
         be.queue, global_1d(x.size), (LOCAL_1D,), dy.data, x.data, dx.data,
@@ -182,7 +196,7 @@ def softmax_forward(be, x):
 
 def softmax_backward(be, dy, saved):
     (y,) = saved
-    dy = like(be, "softmax", "dy", dy, y)
+    dy = _like(be, "softmax", dy, y)
     dx = be.empty(y.shape)
     if y.size:
         c = y.shape[-1]
@@ -211,11 +225,9 @@ def dropout_forward(be, x, keep, seed, scale=1.0, training=True):
 
 def dropout_backward(be, dy, saved):
     if saved is None:                       # forward ran with training=False
-        return (dy.copy(queue=be.queue),)
+        return (_input(be, "dropout", dy, "dy").copy(queue=be.queue),)
     shape, key, threshold, scale = saved
-    dy = _input(be, "dropout", dy)
-    if dy.shape != tuple(shape):
-        raise ShapeError(f"dropout: dy must have shape {tuple(shape)}, got {dy.shape}")
+    dy = _like(be, "dropout", dy, None, shape)
     dx = be.empty(dy.shape)
     be.kernel("activation", "dropout_backward")(
         be.queue, global_1d(dy.size), (LOCAL_1D,), dy.data, dx.data, key, threshold,
