@@ -88,12 +88,18 @@ def _layer_classes(api):
     modules = [package]
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         modules.append(importlib.import_module(info.name))
-    found = {}
+    found = set()
     for module in modules:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__.startswith(package.__name__) and "OPS" in _class_attrs(cls):
-                found.setdefault(cls.__qualname__, cls)
-    return [found[k] for k in sorted(found)]
+                found.add(cls)
+    return sorted(found, key=lambda c: (c.__qualname__, c.__module__))
+
+
+def _layer_label(cls, classes):
+    """The class name, or module.name where two classes share a name."""
+    twins = [c for c in classes if c.__qualname__ == cls.__qualname__]
+    return cls.__qualname__ if len(twins) == 1 else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _class_attrs(cls):
@@ -140,7 +146,8 @@ def coverage_report():
             api_errors[api] = "has no layer class with an OPS attribute"
         for cls in classes:
             names = [_op_name(e) for e in cls.OPS]
-            layers.append({"api": api, "layer": cls.__qualname__, "ops": names, **cells(names)})
+            layers.append({"api": api, "layer": _layer_label(cls, classes), "ops": names,
+                           **cells(names)})
 
     gaps = []
     for row in ops + layers:
