@@ -11,8 +11,12 @@ import pyopencl.array as cla
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, like, real
 from refnn.errors import DTypeError, ParameterError, ShapeError
 
-#: block of C per work-item in gemm_nn/tn/tt (8 x 8) and gemm_nt (4 x 4); see dense.cl
-_TILE = {"nn": 8, "tn": 8, "tt": 8, "nt": 4}
+#: (rows, columns) of C per work-item: gemm_nn/tn 8 x VW (VW = 8 floats or 4 doubles,
+#: one AVX register), gemm_tt VW x 8 (it works on C^T), gemm_nt 4 x 4; see dense.cl
+_TILES = {
+    np.dtype(np.float32): {"nn": (8, 8), "tn": (8, 8), "tt": (8, 8), "nt": (4, 4)},
+    np.dtype(np.float64): {"nn": (8, 4), "tn": (8, 4), "tt": (4, 8), "nt": (4, 4)},
+}
 #: work-group shape of the GEMM launches (PoCL runs a group's work-items in a loop)
 _GEMM_LOCAL = (8, 1)
 _T_TILE = 16
@@ -74,9 +78,11 @@ def gemm(be, A, B, C=None, alpha=1.0, beta=0.0):
     if M == 0 or N == 0:
         return C
     name = ("t" if ta else "n") + ("t" if tb else "n")
-    tile = _TILE[name]
-    gx, gy = (M, N) if name == "tt" else (N, M)   # gemm_tt blocks run over C^T
-    gsize = (_ceil_to(-(-gx // tile), _GEMM_LOCAL[0]), -(-gy // tile))
+    tm, tn = _TILES[be.dtype][name]
+    if name == "tt":            # gemm_tt's work-items run over C^T: dim 0 = rows of C
+        gsize = (_ceil_to(-(-M // tm), _GEMM_LOCAL[0]), -(-N // tn))
+    else:
+        gsize = (_ceil_to(-(-N // tn), _GEMM_LOCAL[0]), -(-M // tm))
     item = be.dtype.itemsize
     be.kernel("dense", "gemm_" + name)(
         be.queue, gsize, _GEMM_LOCAL, _u32(M), _u32(N), _u32(K), real(be, alpha),

@@ -7,17 +7,17 @@
  *
  * Why register blocking: PoCL (the CPU device) runs the work-items of a group one
  * after another and does not vectorise across them, so each work-item computes a
- * TM x TN block of C from vector loads (real8) and keeps it in registers; a plain
- * one-output-per-work-item kernel is ~6x slower there. On a GPU the same kernels are
- * valid, if not tuned.
+ * TM x TN block of C from vector loads (realv: float8 or double4) and keeps it in
+ * registers; a plain one-output-per-work-item kernel is ~6x slower there. On a GPU
+ * the same kernels are valid, if not tuned.
  *
  * Two loop shapes cover the four transpose cases without copying anything:
  *   outer product  (gemm_nn, gemm_tn, gemm_tt): for each k, a column of op(A)
- *                  (TM scalars) times a row of op(B) (one real8) -- needs op(B)'s
+ *                  (TM scalars) times a row of op(B) (one realv) -- needs op(B)'s
  *                  rows contiguous, true for B stored (K, N);
  *   dot product    (gemm_nt): op(B) = B^T with B stored (N, K) has contiguous
  *                  *columns*, as do A's rows, so each output is a dot product of two
- *                  contiguous K-vectors, taken 8 at a time.
+ *                  contiguous K-vectors, taken VW at a time.
  * gemm_tt computes C^T = B A (both stored row-major, no transposes) and writes
  * its block transposed.
  * Blocks that cross the edge of C (M or N not a multiple of the tile) take a scalar
@@ -28,12 +28,22 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 
-#define VEC_(t, n) t##n
-#define VEC(t, n) VEC_(t, n)
-typedef VEC(real, 8) real8;
+/* Vector width VW: 8 floats or 4 doubles = one 256-bit AVX register. (double8 would
+ * also compile, but PoCL then reloads the program from its kernel cache with no
+ * kernels in it.) realv is the vector type, VLOAD/VSTORE its load and store. */
+#ifdef REFNN_DOUBLE
+#define VW 4
+#else
+#define VW 8
+#endif
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+typedef CAT(real, VW) realv;
+#define VLOAD CAT(vload, VW)
+#define VSTORE CAT(vstore, VW)
 
-#define TM 8        /* rows of C per work-item */
-#define TN 8        /* columns of C per work-item (one real8) */
+#define TM 8        /* rows of C per work-item in the outer-product kernels */
+#define TN VW       /* columns of C per work-item (one realv) */
 
 /* The element op(X)[r][c] of a row-major X with leading dimension ld. */
 #define AT(X, ld, trans, r, c) ((trans) ? (X)[(size_t)(c) * (ld) + (r)] \
@@ -47,16 +57,16 @@ inline void store_c(__global real *C, const uint ldc, const uint i, const uint j
     C[at] = beta == 0 ? alpha * acc : alpha * acc + beta * C[at];
 }
 
-/* Scalar path for one block that crosses the edge of C: the textbook triple loop
+/* Scalar path for one bm x bn block that crosses the edge of C: the textbook triple loop
  * sum_k op(A)[i][k] op(B)[k][j], restricted to i < M, j < N. */
 inline void gemm_edge(const uint M, const uint N, const uint K,
                       const real alpha, __global const real *A, const uint lda, const int ta,
                       __global const real *B, const uint ldb, const int tb,
                       const real beta, __global real *C, const uint ldc,
-                      const uint i0, const uint j0)
+                      const uint i0, const uint j0, const uint bm, const uint bn)
 {
-    for (uint i = i0; i < min(i0 + TM, M); ++i)
-        for (uint j = j0; j < min(j0 + TN, N); ++j) {
+    for (uint i = i0; i < min(i0 + bm, M); ++i)
+        for (uint j = j0; j < min(j0 + bn, N); ++j) {
             real acc = 0;
             for (uint k = 0; k < K; ++k)
                 acc += AT(A, lda, ta, i, k) * AT(B, ldb, tb, k, j);
@@ -64,8 +74,8 @@ inline void gemm_edge(const uint M, const uint N, const uint K,
         }
 }
 
-/* Outer-product block: acc[r] (a real8 over columns j0..j0+7) += op(A)[i0+r][k] *
- * B[k][j0..j0+7], B stored (K, N). `ta` says whether A is stored transposed; a
+/* Outer-product block: acc[r] (a realv over columns j0..j0+VW-1) += op(A)[i0+r][k] *
+ * B[k][j0..j0+VW-1], B stored (K, N). `ta` says whether A is stored transposed; a
  * constant at each call site, so the compiler folds the branch. */
 inline void gemm_outer_block(const uint K, const real alpha,
                              __global const real *A, const uint lda, const int ta,
@@ -73,16 +83,16 @@ inline void gemm_outer_block(const uint K, const real alpha,
                              const real beta, __global real *C, const uint ldc,
                              const int tc, const uint i0, const uint j0)
 {
-    real8 acc[TM];
-    for (int r = 0; r < TM; ++r) acc[r] = (real8)(0);
+    realv acc[TM];
+    for (int r = 0; r < TM; ++r) acc[r] = (realv)(0);
     for (uint k = 0; k < K; ++k) {
-        const real8 b = vload8(0, B + (size_t)k * ldb + j0);
+        const realv b = VLOAD(0, B + (size_t)k * ldb + j0);
         for (int r = 0; r < TM; ++r)
-            acc[r] = fma((real8)(AT(A, lda, ta, i0 + r, k)), b, acc[r]);
+            acc[r] = fma((realv)(AT(A, lda, ta, i0 + r, k)), b, acc[r]);
     }
     for (int r = 0; r < TM; ++r) {
         real v[TN];
-        vstore8(acc[r], 0, v);
+        VSTORE(acc[r], 0, v);
         for (int c = 0; c < TN; ++c) {
             if (tc) store_c(C, ldc, j0 + c, i0 + r, v[c], alpha, beta);
             else    store_c(C, ldc, i0 + r, j0 + c, v[c], alpha, beta);
@@ -91,7 +101,7 @@ inline void gemm_outer_block(const uint K, const real alpha,
 }
 
 /* gemm_nn: C = alpha A B + beta C; A stored (M, K), B stored (K, N).
- * Work-item (gx, gy) owns rows 8*gy.., columns 8*gx.. of C. */
+ * Work-item (gx, gy) owns rows TM*gy.., columns TN*gx.. of C. */
 __kernel void gemm_nn(const uint M, const uint N, const uint K, const real alpha,
                       __global const real *A, const uint offa, const uint lda,
                       __global const real *B, const uint offb, const uint ldb,
@@ -101,7 +111,7 @@ __kernel void gemm_nn(const uint M, const uint N, const uint K, const real alpha
     const uint j0 = get_global_id(0) * TN, i0 = get_global_id(1) * TM;
     if (i0 >= M || j0 >= N) return;
     if (i0 + TM > M || j0 + TN > N)
-        gemm_edge(M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, i0, j0);
+        gemm_edge(M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, i0, j0, TM, TN);
     else
         gemm_outer_block(K, alpha, A, lda, 0, B, ldb, beta, C, ldc, 0, i0, j0);
 }
@@ -117,14 +127,14 @@ __kernel void gemm_tn(const uint M, const uint N, const uint K, const real alpha
     const uint j0 = get_global_id(0) * TN, i0 = get_global_id(1) * TM;
     if (i0 >= M || j0 >= N) return;
     if (i0 + TM > M || j0 + TN > N)
-        gemm_edge(M, N, K, alpha, A, lda, 1, B, ldb, 0, beta, C, ldc, i0, j0);
+        gemm_edge(M, N, K, alpha, A, lda, 1, B, ldb, 0, beta, C, ldc, i0, j0, TM, TN);
     else
         gemm_outer_block(K, alpha, A, lda, 1, B, ldb, beta, C, ldc, 0, i0, j0);
 }
 
 /* gemm_tt: C = alpha A^T B^T + beta C; A stored (K, M), B stored (N, K).
  * Computed as C^T (N, M) = B A, an outer product over B's columns and A's rows, with
- * the block stored transposed. Work-item (gx, gy) owns C rows 8*gx.., columns 8*gy.. */
+ * the block stored transposed. Work-item (gx, gy) owns C rows TN*gx.., columns TM*gy.. */
 __kernel void gemm_tt(const uint M, const uint N, const uint K, const real alpha,
                       __global const real *A, const uint offa, const uint lda,
                       __global const real *B, const uint offb, const uint ldb,
@@ -134,22 +144,25 @@ __kernel void gemm_tt(const uint M, const uint N, const uint K, const real alpha
     const uint i0 = get_global_id(0) * TN, j0 = get_global_id(1) * TM;
     if (i0 >= M || j0 >= N) return;
     if (i0 + TN > M || j0 + TM > N)
-        gemm_edge(M, N, K, alpha, A, lda, 1, B, ldb, 1, beta, C, ldc, i0, j0);
+        gemm_edge(M, N, K, alpha, A, lda, 1, B, ldb, 1, beta, C, ldc, i0, j0, TN, TM);
     else    /* rows of C^T are j, "A" of the product is B (no transpose), "B" is A */
         gemm_outer_block(K, alpha, B, ldb, 0, A, lda, beta, C, ldc, 1, j0, i0);
 }
 
-/* Dot-product block for gemm_nt: acc[r][c] (a real8 of partial sums over k) +=
- * A[i0+r][k..k+7] * B[j0+c][k..k+7]; summed across the vector lanes at the end.
- * A 4 x 4 block of outputs: 16 real8 accumulators, which fill the 16 AVX2 registers. */
+/* Dot-product block for gemm_nt: acc[r][c] (a realv of partial sums over k) +=
+ * A[i0+r][k..k+VW-1] * B[j0+c][k..k+VW-1]; summed across the lanes at the end.
+ * A 4 x 4 block of outputs: 16 realv accumulators, the 16 AVX2 registers. */
 #define TM_NT 4
 #define TN_NT 4
 
-inline real hsum8(const real8 v)
+/* The sum of the VW lanes of a realv. */
+inline real hsum(const realv v)
 {
-    const VEC(real, 4) h = v.lo + v.hi;
-    const VEC(real, 2) q = h.lo + h.hi;
-    return q.x + q.y;
+    real l[VW];
+    VSTORE(v, 0, l);
+    real s = 0;
+    for (int i = 0; i < VW; ++i) s += l[i];
+    return s;
 }
 
 /* gemm_nt: C = alpha A B^T + beta C; A stored (M, K), B stored (N, K)
@@ -172,22 +185,22 @@ __kernel void gemm_nt(const uint M, const uint N, const uint K, const real alpha
             }
         return;
     }
-    real8 acc[TM_NT][TN_NT];
+    realv acc[TM_NT][TN_NT];
     for (int r = 0; r < TM_NT; ++r)
-        for (int c = 0; c < TN_NT; ++c) acc[r][c] = (real8)(0);
-    const uint K8 = K - K % 8;
-    for (uint k = 0; k < K8; k += 8) {
-        real8 a[TM_NT];
-        for (int r = 0; r < TM_NT; ++r) a[r] = vload8(0, A + (size_t)(i0 + r) * lda + k);
+        for (int c = 0; c < TN_NT; ++c) acc[r][c] = (realv)(0);
+    const uint KV = K - K % VW;
+    for (uint k = 0; k < KV; k += VW) {
+        realv a[TM_NT];
+        for (int r = 0; r < TM_NT; ++r) a[r] = VLOAD(0, A + (size_t)(i0 + r) * lda + k);
         for (int c = 0; c < TN_NT; ++c) {
-            const real8 b = vload8(0, B + (size_t)(j0 + c) * ldb + k);
+            const realv b = VLOAD(0, B + (size_t)(j0 + c) * ldb + k);
             for (int r = 0; r < TM_NT; ++r) acc[r][c] = fma(a[r], b, acc[r][c]);
         }
     }
     for (int r = 0; r < TM_NT; ++r)
         for (int c = 0; c < TN_NT; ++c) {
-            real s = hsum8(acc[r][c]);
-            for (uint k = K8; k < K; ++k)      /* the K % 8 tail */
+            real s = hsum(acc[r][c]);
+            for (uint k = KV; k < K; ++k)      /* the K % VW tail */
                 s += A[(size_t)(i0 + r) * lda + k] * B[(size_t)(j0 + c) * ldb + k];
             store_c(C, ldc, i0 + r, j0 + c, s, alpha, beta);
         }
