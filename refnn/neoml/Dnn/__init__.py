@@ -1,0 +1,26 @@
+"""neoml.Dnn: the network, its layers, initializers and solvers (refnn's NeoML facade).
+
+Layers here own NeoML's conventions (7-D blobs, channels last, NeoML's weight shapes)
+and compute only through refnn ops (``be.op("linear.forward")``); each class lists
+its ops in ``OPS``.
+"""
+from refnn.neoml.Dnn._dnn import Dnn
+from refnn.neoml.Dnn._layer import Layer, Source, Sink
+from refnn.neoml.Dnn._fully_connected import FullyConnected
+from refnn.neoml.Dnn._activation import (
+    Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs, Sigmoid, Tanh, HardTanh, HardSigmoid,
+    Power, Exp, Log, Erf, Softmax, Dropout)
+from refnn.neoml.Dnn._loss import (
+    CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy,
+    CustomLossCalculatorBase)
+from refnn.neoml.Dnn._initializer import Initializer, Xavier, XavierUniform, Uniform
+from refnn.neoml.Dnn._solver import Solver, SimpleGradient, AdaptiveGradient, NesterovGradient
+
+#: every layer class of the facade (read by ``refnn coverage`` via their ``OPS``)
+LAYERS = (Source, Sink, FullyConnected, Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs,
+          Sigmoid, Tanh, HardTanh, HardSigmoid, Power, Exp, Log, Erf, Softmax, Dropout,
+          CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy)
+
+__all__ = [c.__name__ for c in LAYERS] + [
+    "Dnn", "Layer", "CustomLossCalculatorBase", "Initializer", "Xavier", "XavierUniform",
+    "Uniform", "Solver", "SimpleGradient", "AdaptiveGradient", "NesterovGradient", "LAYERS"]
