@@ -61,6 +61,17 @@ def nadam_coefficients(moment_decay_rate, t):
     return mu[-2], mu[-1], float(np.prod(mu[:-1]))
 
 
+def fused_coefficients(op, learning_rate, moment_decay_rate, second_moment_decay_rate, t):
+    """(rate, g_mult, m_mult, v_div) of the fast paths' one fused NeoML Adam/NAdam kernel:
+    step = (g_mult g + m_mult m) / (sqrt(s / v_div) + epsilon);  w -= rate step."""
+    b1, b2 = moment_decay_rate, second_moment_decay_rate
+    if op == "adaptive_gradient":
+        return adam_rate(learning_rate, b1, b2, t), 0.0, 1.0, 1.0
+    mu_t, mu_next, prod = nadam_coefficients(b1, t)
+    return (learning_rate, (1 - mu_t) / (1 - prod), mu_next / (1 - prod * mu_next),
+            1 - b2 ** t)
+
+
 # ------------------------------------------------------------------ neon
 def gdm_update(param, grad, velocity, *, learning_rate, momentum_coef, wdecay=0.0,
                nesterov=False, grad_scale=1.0, clip_value=None, norm_scale=1.0):

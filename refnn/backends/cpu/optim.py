@@ -90,43 +90,37 @@ def simple_gradient_update(param, grad, hist, *, learning_rate=0.01, moment_deca
                               n_threads())
 
 
-def _adaptive(op, param, grad, m, v, vmax, amsgrad, decoupled, coefficients, hyper):
-    """Shared by adaptive_gradient and nesterov_gradient: (rate, g_mult, m_mult, v_div)."""
-    _ref.check_t(op, hyper["t"])
+def _adaptive(op, param, grad, m, v, vmax, *, learning_rate, moment_decay_rate,
+              second_moment_decay_rate, epsilon, l1, l2, t, amsgrad, decoupled_weight_decay,
+              grad_scale):
+    """adaptive_gradient and nesterov_gradient: one fused kernel, coefficients from
+    refnn.ops.optim.fused_coefficients."""
+    _ref.check_t(op, t)
     _ref.check_amsgrad_state(op, amsgrad, vmax)
     states = (m, v) + ((vmax,) if amsgrad else ())
     w, g, flat = _flat(op, param, grad, *states, names=("m", "v", "vmax"))
-    vmax_ = flat[2] if amsgrad else flat[1]      # unused by the kernel without amsgrad
-    rate, g_mult, m_mult, v_div = coefficients
-    _k.adaptive_update(w, g, flat[0], flat[1], vmax_, bool(amsgrad), bool(decoupled), rate,
-                       hyper["moment_decay_rate"], hyper["second_moment_decay_rate"],
-                       hyper["epsilon"], hyper["l1"], hyper["l2"], g_mult, m_mult, v_div,
-                       hyper["grad_scale"], n_threads())
+    vmax_ = flat[2] if amsgrad else flat[1]      # not read by the kernel without amsgrad
+    rate, g_mult, m_mult, v_div = _ref.fused_coefficients(
+        op, learning_rate, moment_decay_rate, second_moment_decay_rate, t)
+    _k.adaptive_update(w, g, flat[0], flat[1], vmax_, bool(amsgrad), bool(decoupled_weight_decay),
+                       rate, moment_decay_rate, second_moment_decay_rate, epsilon, l1, l2,
+                       g_mult, m_mult, v_div, grad_scale, n_threads())
 
 
 def adaptive_gradient_update(param, grad, m, v, vmax=None, *, learning_rate=0.01,
                              moment_decay_rate=0.9, second_moment_decay_rate=0.99,
                              epsilon=1e-6, l1=0.0, l2=0.0, t=1, amsgrad=False,
                              decoupled_weight_decay=False, grad_scale=1.0):
-    hyper = dict(moment_decay_rate=moment_decay_rate, second_moment_decay_rate=
-                 second_moment_decay_rate, epsilon=epsilon, l1=l1, l2=l2, t=t,
-                 grad_scale=grad_scale)
-    _ref.check_t("adaptive_gradient", t)
-    rate = _ref.adam_rate(learning_rate, moment_decay_rate, second_moment_decay_rate, t)
-    _adaptive("adaptive_gradient", param, grad, m, v, vmax, amsgrad, decoupled_weight_decay,
-              (rate, 0.0, 1.0, 1.0), hyper)
+    _adaptive("adaptive_gradient", param, grad, m, v, vmax, **_hyper(locals()))
 
 
 def nesterov_gradient_update(param, grad, m, v, vmax=None, *, learning_rate=0.01,
                              moment_decay_rate=0.9, second_moment_decay_rate=0.99,
                              epsilon=1e-6, l1=0.0, l2=0.0, t=1, amsgrad=False,
                              decoupled_weight_decay=False, grad_scale=1.0):
-    hyper = dict(moment_decay_rate=moment_decay_rate, second_moment_decay_rate=
-                 second_moment_decay_rate, epsilon=epsilon, l1=l1, l2=l2, t=t,
-                 grad_scale=grad_scale)
-    _ref.check_t("nesterov_gradient", t)
-    mu_t, mu_next, prod = _ref.nadam_coefficients(moment_decay_rate, t)
-    coefficients = (learning_rate, (1 - mu_t) / (1 - prod), mu_next / (1 - prod * mu_next),
-                    1 - second_moment_decay_rate ** t)
-    _adaptive("nesterov_gradient", param, grad, m, v, vmax, amsgrad, decoupled_weight_decay,
-              coefficients, hyper)
+    _adaptive("nesterov_gradient", param, grad, m, v, vmax, **_hyper(locals()))
+
+
+def _hyper(local_vars):
+    """The keyword hyper-parameters out of an update function's locals()."""
+    return {k: v for k, v in local_vars.items() if k not in ("param", "grad", "m", "v", "vmax")}
