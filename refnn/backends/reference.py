@@ -52,7 +52,29 @@ KERNELS = {
     "dropout.forward": activation.dropout_forward,
     "dropout.backward": activation.dropout_backward,
     # --- loss
+    "cross_entropy_multi.forward": loss.cross_entropy_multi_forward,
+    "cross_entropy_multi.backward": loss.cross_entropy_multi_backward,
+    "cross_entropy_binary.forward": loss.cross_entropy_binary_forward,
+    "cross_entropy_binary.backward": loss.cross_entropy_binary_backward,
+    "sum_squared.forward": loss.sum_squared_forward,
+    "sum_squared.backward": loss.sum_squared_backward,
+    "mean_squared.forward": loss.mean_squared_forward,
+    "mean_squared.backward": loss.mean_squared_backward,
+    "cross_entropy.forward": loss.cross_entropy_forward,
+    "cross_entropy.backward": loss.cross_entropy_backward,
+    "binary_cross_entropy.forward": loss.binary_cross_entropy_forward,
+    "binary_cross_entropy.backward": loss.binary_cross_entropy_backward,
+    "euclidean.forward": loss.euclidean_forward,
+    "euclidean.backward": loss.euclidean_backward,
     # --- optim
+    "gdm.update": optim.gdm_update,
+    "rmsprop.update": optim.rmsprop_update,
+    "adagrad.update": optim.adagrad_update,
+    "adadelta.update": optim.adadelta_update,
+    "adam.update": optim.adam_update,
+    "simple_gradient.update": optim.simple_gradient_update,
+    "adaptive_gradient.update": optim.adaptive_gradient_update,
+    "nesterov_gradient.update": optim.nesterov_gradient_update,
 }
 
 
