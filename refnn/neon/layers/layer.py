@@ -1,0 +1,368 @@
+"""Layers (neon.layers.layer): configure / allocate / fprop / bprop / get_params.
+
+Tensors are neon's (features, batch). Every layer's arithmetic is a refnn op called
+through the backend (``self.be.rb.op("linear.forward")``); the class attribute ``OPS``
+names the ops a layer uses (read by ``refnn coverage``). The ops are batch-first, so
+a layer converts at its edge with ``be.to_nc`` / ``be.from_nc`` where the op needs it
+(linear, bias, softmax); elementwise ops take neon's tensors as they are.
+"""
+import numpy as np
+
+from refnn.errors import ParameterError, ShapeError
+from refnn.neon._object import NervanaObject
+from refnn.neon.backends.backend import Tensor
+
+
+def _nfeatures(shape):
+    return int(np.prod(shape)) if isinstance(shape, (tuple, list)) else int(shape)
+
+
+class Layer(NervanaObject):
+    """Top level generic neural network layer class."""
+
+    OPS = ()
+
+    def __init__(self, name=None, parallelism="Unknown"):
+        super().__init__(name)
+        self.outputs = None
+        self.has_params = False
+        self.inputs = None
+        self.owns_output = True
+        self.owns_delta = False
+        self.deltas = None
+        self.parallelism = parallelism
+        self.prev_layer = None
+        self.next_layer = None
+        self.in_shape = None
+        self.out_shape = None
+        self.need_dx = True
+
+    def __str__(self):
+        return f"Layer '{self.name}': {type(self).__name__}"
+
+    def configure(self, in_obj):
+        """Set ``in_shape`` from the previous layer, a shape, or a data iterator."""
+        if isinstance(in_obj, Layer):
+            self.prev_layer = in_obj
+            self.in_shape = in_obj.out_shape
+        else:
+            self.prev_layer = None
+            if isinstance(in_obj, (tuple, int)):
+                self.in_shape = in_obj
+            elif isinstance(in_obj, Tensor):
+                self.in_shape = (in_obj.shape[0],)
+            elif hasattr(in_obj, "shape"):
+                self.in_shape = in_obj.shape   # a data iterator
+            else:
+                raise ParameterError(f"{self.name}: cannot configure from a "
+                                     f"{type(in_obj).__name__}")
+        return self
+
+    def allocate(self, shared_outputs=None):
+        """Allocate the output buffer (custom layers may assign into it)."""
+        if self.outputs is None and self.owns_output and self.out_shape is not None:
+            self.outputs = self.be.iobuf(self.out_shape, shared=shared_outputs)
+
+    def set_deltas(self, delta_buffers):
+        """neon shares delta buffers between layers; refnn layers own theirs."""
+
+    def fprop(self, inputs, inference=False):
+        raise NotImplementedError(f"{type(self).__name__} must implement fprop")
+
+    def bprop(self, error):
+        raise NotImplementedError(f"{type(self).__name__} must implement bprop")
+
+    def get_params(self):
+        """[((param, grad), states), ...] of the layer (none for plain layers)."""
+        return []
+
+    def get_terminal(self):
+        return self
+
+    def get_description(self, get_weights=False, keep_states=False):
+        desc = {"type": f"{type(self).__module__}.{type(self).__name__}",
+                "config": {"name": self.name}}
+        if get_weights and self.has_params:
+            desc["params"] = {"W": self.W.get()}
+        return desc
+
+    def _check_input(self, inputs):
+        """inputs must be a (nfeatures, batch) Tensor."""
+        if not isinstance(inputs, Tensor):
+            raise ParameterError(f"{self.name}: inputs must be a Tensor, got "
+                                 f"{type(inputs).__name__}")
+        n = _nfeatures(self.in_shape)
+        if len(inputs.shape) != 2 or inputs.shape[0] != n:
+            raise ShapeError(f"{self.name} ({type(self).__name__}): inputs must have shape "
+                             f"({n}, batch), got {inputs.shape}")
+
+
+class ParameterLayer(Layer):
+    """A layer with weights ``W`` (filled by ``init``) and their gradient ``dW``."""
+
+    def __init__(self, init=None, name=None, parallelism="Unknown"):
+        super().__init__(name, parallelism)
+        self.has_params = True
+        self.init = init
+        self.W = None
+        self.dW = None
+        self.weight_shape = None
+        self.states = []
+
+    def allocate(self, shared_outputs=None):
+        super().allocate(shared_outputs)
+        if self.W is None:
+            self.init_params(self.weight_shape)
+
+    def init_params(self, shape):
+        if self.init is None:
+            raise ParameterError(f"{self.name}: no initializer (init=) was given")
+        self.W = self.be.empty(shape, name=f"{self.name}_W")
+        self.init.fill(self.W)
+        self.dW = self.be.zeros_like(self.W, name=f"{self.name}_dW")
+
+    def get_params(self):
+        return [((self.W, self.dW), self.states)]
+
+    def _store_grad(self, grad):
+        self.dW[:] = Tensor(self.be, grad).reshape(self.dW.shape)
+
+
+class Linear(ParameterLayer):
+    """Fully connected layer, y = W x: W is (nout, nin), x is (nin, batch).
+
+    Runs refnn's ``linear`` op (batch-first: x^T is transposed in and y^T out).
+    """
+
+    OPS = ("linear",)
+
+    def __init__(self, nout, init, bsum=False, name=None):
+        super().__init__(init, name)
+        if int(nout) <= 0:
+            raise ParameterError(f"{self.name}: nout must be a positive integer, got {nout!r}")
+        if bsum:
+            raise ParameterError(f"{self.name}: bsum (fused batch-norm sums) is not provided")
+        self.nout = int(nout)
+
+    def __str__(self):
+        return f"Linear Layer '{self.name}': {self.nin} inputs, {self.nout} outputs"
+
+    def configure(self, in_obj):
+        super().configure(in_obj)
+        self.nin = _nfeatures(self.in_shape)
+        self.out_shape = (self.nout,)
+        self.weight_shape = (self.nout, self.nin)
+        return self
+
+    def fprop(self, inputs, inference=False):
+        self._check_input(inputs)
+        be = self.be
+        self.inputs = inputs
+        y, self._saved = be.rb.op("linear.forward")(be.to_nc(inputs), self.W._data)
+        self.outputs = be.from_nc(y)
+        return self.outputs
+
+    def bprop(self, error):
+        be = self.be
+        dx, dW = be.rb.op("linear.backward")(be.to_nc(error), self._saved,
+                                             need_dx=self.need_dx)
+        self._store_grad(dW)
+        self.deltas = None if dx is None else be.from_nc(dx)
+        return self.deltas
+
+
+class Bias(ParameterLayer):
+    """Adds a learned bias b (features, 1) to every sample (refnn's ``bias`` op)."""
+
+    OPS = ("bias",)
+
+    def __init__(self, init, name=None):
+        super().__init__(init, name)
+
+    def configure(self, in_obj):
+        super().configure(in_obj)
+        self.out_shape = self.in_shape
+        self.bias_size = _nfeatures(self.in_shape)
+        self.weight_shape = (self.bias_size, 1)
+        return self
+
+    def fprop(self, inputs, inference=False):
+        self._check_input(inputs)
+        be = self.be
+        self.inputs = inputs
+        b = self.W.reshape((self.bias_size,))._data
+        y, self._saved = be.rb.op("bias.forward")(be.to_nc(inputs), b)
+        self.outputs = be.from_nc(y)
+        return self.outputs
+
+    def bprop(self, error):
+        be = self.be
+        dx, db = be.rb.op("bias.backward")(be.to_nc(error), self._saved)
+        self._store_grad(db)
+        self.deltas = be.from_nc(dx)
+        return self.deltas
+
+
+class Activation(Layer):
+    """Applies ``transform`` (a neon.transforms activation) to its inputs.
+
+    The op is the transform's (``relu``, ``leaky_relu``, ``elu``, ``sigmoid``, ``tanh``,
+    ``softmax``, ``normalizer``, ``identity``). With ``pass_through`` (set by
+    GeneralizedCost for Softmax + CrossEntropyMulti and Logistic + CrossEntropyBinary,
+    or by ``Logistic(shortcut=True)``) bprop returns the error unchanged: the cost's
+    delta y - t already is the gradient w.r.t. this layer's input.
+    """
+
+    OPS = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax",
+           "normalizer")
+
+    def __init__(self, transform, name=None):
+        super().__init__(name)
+        if not hasattr(transform, "forward") or not hasattr(transform, "OP"):
+            raise ParameterError(f"{self.name}: transform must be a neon.transforms "
+                                 f"activation, got {transform!r}")
+        self.transform = transform
+        self.pass_through = bool(getattr(transform, "shortcut", False))
+
+    def __str__(self):
+        return f"Activation Layer '{self.name}': {type(self.transform).__name__}"
+
+    def configure(self, in_obj):
+        super().configure(in_obj)
+        self.out_shape = self.in_shape
+        return self
+
+    def fprop(self, inputs, inference=False):
+        self._check_input(inputs)
+        self.inputs = inputs
+        self.outputs, self._saved = self.transform.forward(inputs)
+        return self.outputs
+
+    def bprop(self, error):
+        if self.pass_through:
+            self.deltas = error
+        else:
+            self.deltas = self.transform.backward(error, self._saved)
+        return self.deltas
+
+
+class Dropout(Layer):
+    """Keeps each unit with probability ``keep`` in training (refnn's ``dropout`` op with
+    scale 1, a fresh seed from ``be.rng`` per minibatch) and multiplies by ``keep`` at
+    inference -- neon's convention (kept units are not rescaled in training)."""
+
+    OPS = ("dropout",)
+
+    def __init__(self, keep=0.5, name=None):
+        super().__init__(name)
+        if not 0 < keep <= 1:
+            raise ParameterError(f"{self.name}: keep must be in (0, 1], got {keep!r}")
+        self.keep = float(keep)
+
+    def configure(self, in_obj):
+        super().configure(in_obj)
+        self.out_shape = self.in_shape
+        return self
+
+    def fprop(self, inputs, inference=False):
+        self._check_input(inputs)
+        be = self.be
+        self.inputs = inputs
+        if inference:
+            self.outputs = be.empty(inputs.shape)
+            self.outputs[:] = inputs * self.keep
+            return self.outputs
+        seed = int(be.rng.randint(0, 2 ** 32, dtype=np.uint64))
+        y, self._saved = be.rb.op("dropout.forward")(
+            be._contiguous(inputs), keep=self.keep, seed=seed, scale=1.0, training=True)
+        self.outputs = Tensor(be, y)
+        return self.outputs
+
+    def bprop(self, error):
+        (dx,) = self.be.rb.op("dropout.backward")(self.be._contiguous(error), self._saved)
+        self.deltas = Tensor(self.be, dx)
+        return self.deltas
+
+
+class CompoundLayer(list):
+    """Base class for macro layers: a list of layers that Sequential flattens."""
+
+    def __init__(self, bias=None, batch_norm=False, activation=None, name=None):
+        super().__init__()
+        if batch_norm:
+            raise ParameterError(f"{type(self).__name__} {name!r}: batch_norm=True is not "
+                                 "provided yet (BatchNorm is a later issue); use bias=")
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.bias = bias
+        self.base_name = name
+
+    def add_postfilter_layers(self):
+        name = self[-1].name
+        if self.bias is not None:
+            self.append(Bias(init=self.bias, name=f"{name}_bias"))
+        if self.activation is not None:
+            self.append(Activation(transform=self.activation,
+                                   name=f"{name}_{type(self.activation).__name__}"))
+
+
+class Affine(CompoundLayer):
+    """Linear -> Bias -> Activation, named "<name>", "<name>_bias", "<name>_<Act>"."""
+
+    def __init__(self, nout, init, bias=None, batch_norm=False, activation=None, name=None):
+        super().__init__(bias=bias, batch_norm=batch_norm, activation=activation, name=name)
+        self.append(Linear(nout, init=init, name=name))
+        self.add_postfilter_layers()
+
+
+class GeneralizedCost(NervanaObject):
+    """A cost layer: applies ``costfunc`` to the outputs and targets.
+
+    ``get_cost`` returns the batch-mean cost as a (1, 1) Tensor; ``get_errors`` the
+    per-sample deltas (the optimizers divide gradients by the batch size, as in neon).
+    """
+
+    def __init__(self, costfunc, name=None):
+        super().__init__(name)
+        if not hasattr(costfunc, "bprop"):
+            raise ParameterError(f"GeneralizedCost: costfunc must be a neon cost, got "
+                                 f"{costfunc!r}")
+        self.costfunc = costfunc
+        self.outputs = self.deltas = self.cost = None
+
+    def initialize(self, in_obj):
+        """Allocate buffers; take neon's shortcut for Softmax/Logistic output layers."""
+        from refnn.neon.transforms.activation import Logistic, Softmax
+        from refnn.neon.transforms.cost import CrossEntropyBinary, CrossEntropyMulti
+        last = in_obj.get_terminal() if hasattr(in_obj, "get_terminal") else in_obj
+        self.prev_layer = last
+        if isinstance(last, Activation):
+            pair = ((isinstance(last.transform, Softmax)
+                     and isinstance(self.costfunc, CrossEntropyMulti))
+                    or (isinstance(last.transform, Logistic)
+                        and isinstance(self.costfunc, CrossEntropyBinary)))
+            if pair:
+                last.pass_through = True
+                self.costfunc.shortcut = True
+        self.cost = self.be.empty((1, 1))
+        self.outputs = self.be.iobuf(1)
+        self.deltas = self.be.iobuf(last.out_shape)
+
+    def _buffers(self, inputs):
+        if self.cost is None:
+            self.cost = self.be.empty((1, 1))
+        if self.outputs is None or self.outputs.shape[1] != inputs.shape[1]:
+            self.outputs = self.be.empty((1, inputs.shape[1]))
+        if self.deltas is None or self.deltas.shape != inputs.shape:
+            self.deltas = self.be.empty(inputs.shape)
+
+    def get_cost(self, inputs, targets):
+        self._buffers(inputs)
+        self.outputs[:] = self.costfunc(inputs, targets)
+        self.cost[:] = self.be.mean(self.outputs, axis=1)
+        return self.cost
+
+    def get_errors(self, inputs, targets):
+        self._buffers(inputs)
+        self.deltas[:] = self.costfunc.bprop(inputs, targets)
+        return self.deltas

@@ -1,0 +1,4 @@
+"""neon.models"""
+from refnn.neon.models.model import Model
+
+__all__ = ["Model"]
