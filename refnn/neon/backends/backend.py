@@ -12,7 +12,7 @@ tensor is (1, N)); ``axis=None`` reduces to (1, 1), as in neon.
 """
 import numpy as np
 
-from refnn.errors import DTypeError, ParameterError
+from refnn.errors import DTypeError, ParameterError, ShapeError
 from refnn.neon.backends import _optree
 
 
@@ -353,7 +353,7 @@ class Backend:
         """a @ b as an op-tree node (evaluated by the refnn backend's gemm)."""
         sa, sb = _shape_of(a), _shape_of(b)
         if len(sa) != 2 or len(sb) != 2 or sa[1] != sb[0]:
-            raise ParameterError(f"dot: shapes {sa} and {sb} are not aligned")
+            raise ShapeError(f"dot: shapes {sa} and {sb} are not aligned")
         return self._tree("dot", a, b, out)
 
     def compound_dot(self, A, B, C, alpha=1.0, beta=0.0, relu=False, bsum=None):
