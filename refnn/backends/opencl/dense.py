@@ -11,11 +11,12 @@ import pyopencl.array as cla
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, like, real
 from refnn.errors import DTypeError, ParameterError, ShapeError
 
-#: (rows, columns) of C per work-item: gemm_nn/tn 8 x VW (VW = 8 floats or 4 doubles,
-#: one AVX register), gemm_tt VW x 8 (it works on C^T), gemm_nt 4 x 4; see dense.cl
+#: (rows, columns) of C per work-item, as in dense.cl: gemm_nn/tn TM x (NV * VW) with
+#: TM = 8, NV = 2 vectors of VW = 8 floats or 4 doubles; gemm_tt the same block of C^T;
+#: gemm_nt 4 x 4. (Measured on PoCL, 2 cores: 8 x 16 beat 8 x 8, 4 x 16 and 6 x 16.)
 _TILES = {
-    np.dtype(np.float32): {"nn": (8, 8), "tn": (8, 8), "tt": (8, 8), "nt": (4, 4)},
-    np.dtype(np.float64): {"nn": (8, 4), "tn": (8, 4), "tt": (4, 8), "nt": (4, 4)},
+    np.dtype(np.float32): {"nn": (8, 16), "tn": (8, 16), "tt": (16, 8), "nt": (4, 4)},
+    np.dtype(np.float64): {"nn": (8, 8), "tn": (8, 8), "tt": (8, 8), "nt": (4, 4)},
 }
 #: work-group shape of the GEMM launches (PoCL runs a group's work-items in a loop)
 _GEMM_LOCAL = (8, 1)

@@ -42,8 +42,14 @@ typedef CAT(real, VW) realv;
 #define VLOAD CAT(vload, VW)
 #define VSTORE CAT(vstore, VW)
 
+/* Tile sizes (the host wrapper, dense.py, mirrors them in _tiles()). */
+#ifndef TM
 #define TM 8        /* rows of C per work-item in the outer-product kernels */
-#define TN VW       /* columns of C per work-item (one realv) */
+#endif
+#ifndef NV
+#define NV 2        /* realv vectors per row of the block: 2 = one 64-byte cache line */
+#endif
+#define TN (NV * VW) /* columns of C per work-item */
 
 /* The element op(X)[r][c] of a row-major X with leading dimension ld. */
 #define AT(X, ld, trans, r, c) ((trans) ? (X)[(size_t)(c) * (ld) + (r)] \
@@ -83,16 +89,24 @@ inline void gemm_outer_block(const uint K, const real alpha,
                              const real beta, __global real *C, const uint ldc,
                              const int tc, const uint i0, const uint j0)
 {
-    realv acc[TM];
-    for (int r = 0; r < TM; ++r) acc[r] = (realv)(0);
-    for (uint k = 0; k < K; ++k) {
-        const realv b = VLOAD(0, B + (size_t)k * ldb + j0);
-        for (int r = 0; r < TM; ++r)
-            acc[r] = fma((realv)(AT(A, lda, ta, i0 + r, k)), b, acc[r]);
+    realv acc[TM][NV];
+    for (int r = 0; r < TM; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = (realv)(0);
+    /* walk op(A)'s column k and B's row k by pointer: step along k, stride across r */
+    __global const real *pa = A + (ta ? i0 : (size_t)i0 * lda);
+    __global const real *pb = B + j0;
+    const size_t a_step = ta ? lda : 1, a_stride = ta ? 1 : lda;
+    for (uint k = 0; k < K; ++k, pa += a_step, pb += ldb) {
+        realv b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = VLOAD(v, pb);
+        for (int r = 0; r < TM; ++r) {
+            const realv a = (realv)(pa[r * a_stride]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = fma(a, b[v], acc[r][v]);
+        }
     }
     for (int r = 0; r < TM; ++r) {
         real v[TN];
-        VSTORE(acc[r], 0, v);
+        for (int w = 0; w < NV; ++w) VSTORE(acc[r][w], w, v);
         for (int c = 0; c < TN; ++c) {
             if (tc) store_c(C, ldc, j0 + c, i0 + r, v[c], alpha, beta);
             else    store_c(C, ldc, i0 + r, j0 + c, v[c], alpha, beta);
@@ -152,8 +166,12 @@ __kernel void gemm_tt(const uint M, const uint N, const uint K, const real alpha
 /* Dot-product block for gemm_nt: acc[r][c] (a realv of partial sums over k) +=
  * A[i0+r][k..k+VW-1] * B[j0+c][k..k+VW-1]; summed across the lanes at the end.
  * A 4 x 4 block of outputs: 16 realv accumulators, the 16 AVX2 registers. */
+#ifndef TM_NT
 #define TM_NT 4
+#endif
+#ifndef TN_NT
 #define TN_NT 4
+#endif
 
 /* The sum of the VW lanes of a realv. */
 inline real hsum(const realv v)

@@ -1,0 +1,1 @@
+"""Benchmark cases; each module defines VARIANTS, REPEAT and make(path, variant)."""

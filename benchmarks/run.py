@@ -1,0 +1,109 @@
+"""refnn speed suite: ``python benchmarks/run.py [case ...] [--repeat N]``.
+
+For each case and each path (reference, cpu, opencl, plus any baselines the case
+defines, e.g. bare NumPy, and PyTorch's CPU path when ``import torch`` works) it prints
+the median time of N runs, their min-max, the ratio to the reference path and the
+ratio to PyTorch on the same case in the same run (> 1 means slower than PyTorch).
+torch is optional and never a dependency of refnn.
+
+Cases live in benchmarks/cases/<name>.py and are registered in CASES below. A case
+module defines ``VARIANTS`` (names), ``REPEAT`` (default N) and
+``make(path, variant) -> callable or None``: the callable runs the work once and
+returns only when it is finished (OpenCL paths synchronise); None means the case
+has no such path. Setup (data, weights, warm-up builds) happens in ``make``.
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))      # the repository root: import refnn
+sys.path.insert(0, HERE)                       # import cases
+
+from cases import fc, mlp_epoch  # noqa: E402
+
+#: case name -> module; later issues add conv, lstm, ... here
+CASES = {
+    "fc": fc,
+    "mlp_epoch": mlp_epoch,
+}
+
+#: paths every case is asked for, in print order; a case may add baselines of its own
+PATHS = ("reference", "cpu", "opencl")
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def time_it(fn, repeat):
+    """Seconds of ``repeat`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _fmt(seconds):
+    return f"{seconds * 1e3:9.2f} ms" if seconds < 10 else f"{seconds:9.2f} s "
+
+
+def run_case(name, module, repeat, torch_ok):
+    paths = list(PATHS) + list(getattr(module, "BASELINES", ())) + (["torch"] if torch_ok else [])
+    for variant in module.VARIANTS:
+        print(f"\n{name} / {variant}")
+        print(f"  {'path':<12}{'median':>12}{'min - max':>26}{'/reference':>12}{'/torch':>9}")
+        medians, rows = {}, []
+        for path in paths:
+            try:
+                fn = module.make(path, variant)
+            except Exception as err:            # a path that cannot run here is reported
+                rows.append((path, None, f"unavailable: {type(err).__name__}: {err}"))
+                continue
+            if fn is None:
+                continue
+            times = time_it(fn, repeat or module.REPEAT)
+            medians[path] = statistics.median(times)
+            rows.append((path, times, None))
+        for path, times, note in rows:
+            if times is None:
+                print(f"  {path:<12}{note}")
+                continue
+            med = medians[path]
+            ref = f"{med / medians['reference']:10.2f}x" if "reference" in medians else ""
+            tor = f"{med / medians['torch']:8.2f}x" if "torch" in medians else ""
+            spread = f"{_fmt(min(times)).strip()} - {_fmt(max(times)).strip()}"
+            print(f"  {path:<12}{_fmt(med):>12}{spread:>26}{ref:>12}{tor:>9}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="*", help=f"cases to run (default: all of {list(CASES)})")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed runs per path (default: the case's REPEAT)")
+    args = parser.parse_args(argv)
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    torch_ok = have_torch()
+    import numpy as np
+    print(f"refnn benchmarks  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"numpy {np.__version__}, torch "
+          f"{__import__('torch').__version__ if torch_ok else 'not installed'}")
+    for name in args.cases or CASES:
+        run_case(name, CASES[name], args.repeat, torch_ok)
+
+
+if __name__ == "__main__":
+    main()
