@@ -64,12 +64,18 @@ class Layer:
             raise ParameterError(f"{where}: name must be a str, got {name!r}")
         links = [] if input_layers is None else parse_inputs(input_layers, where)
         lo, hi = self.N_INPUTS
+        if lo and not links:
+            raise ParameterError(f"{where}: is fed by nothing -- it needs {lo} input "
+                                 f"layer(s), got {input_layers!r}")
         if len(links) < lo or (hi is not None and len(links) > hi):
             want = f"{lo}" if lo == hi else f"{lo} to {hi if hi is not None else 'any'}"
             raise ParameterError(f"{where}: takes {want} input(s), got {len(links)}")
+        if dnn is None and not links:
+            raise ParameterError(f"{where}: needs a network: pass a neoml.Dnn.Dnn")
+        from refnn.neoml.Dnn._dnn import Dnn
+        if dnn is not None and not isinstance(dnn, Dnn):
+            raise ParameterError(f"{where}: dnn must be a neoml.Dnn.Dnn, got {dnn!r}")
         if dnn is None:
-            if not links:
-                raise ParameterError(f"{where}: is fed by nothing -- pass an input layer")
             dnn = links[0][0]._dnn
             if dnn is None:
                 raise ParameterError(f"{where}: input layer {links[0][0].name!r} "
