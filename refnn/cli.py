@@ -220,6 +220,102 @@ def cmd_train(args):
     return 0
 
 
+def train_neon(X_train, y_train, X_test, y_test, args):
+    """The MLP through refnn.neon: a plain neon script (only the imports say refnn).
+
+    neon keeps tensors as (features, batch); ArrayIterator copies each minibatch into
+    that layout. Affine = Linear + Bias + activation; the Softmax + CrossEntropyMulti
+    pair back-propagates neon's shortcut delta y - t.
+    """
+    from refnn.neon.backends import gen_backend
+    from refnn.neon.callbacks import Callback, Callbacks
+    from refnn.neon.data import ArrayIterator
+    from refnn.neon.initializers import GlorotUniform
+    from refnn.neon.layers import Affine, GeneralizedCost
+    from refnn.neon.models import Model
+    from refnn.neon.optimizers import GradientDescentMomentum
+    from refnn.neon.transforms import CrossEntropyMulti, Misclassification, Rectlin, Softmax
+
+    neon_backend = {"reference": "reference", "cpu": "cpu", "opencl": "gpu"}[args.backend]
+    gen_backend(backend=neon_backend, batch_size=args.batch_size, rng_seed=args.seed,
+                device_id=args.device)
+    train = ArrayIterator(X_train, y_train, nclass=10)
+    test = ArrayIterator(X_test, y_test, nclass=10)
+
+    mlp = Model([Affine(nout=args.hidden, init=GlorotUniform(), activation=Rectlin()),
+                 Affine(nout=10, init=GlorotUniform(), activation=Softmax())])
+    cost = GeneralizedCost(costfunc=CrossEntropyMulti())
+    optimizer = GradientDescentMomentum(learning_rate=0.1, momentum_coef=0.9)
+
+    class EpochReport(Callback):
+        """After each epoch: the mean training cost and the held-out accuracy."""
+
+        def on_epoch_end(self, callback_data, model, epoch):
+            accuracy = 1 - float(model.eval(test, metric=Misclassification())[0])
+            report_epoch(epoch, float(model.total_cost.get()[0, 0]), accuracy)
+
+    callbacks = Callbacks(mlp, progress_bar=not args.no_progress)
+    callbacks.add_callback(EpochReport())
+    mlp.fit(train, cost=cost, optimizer=optimizer, num_epochs=args.epochs,
+            callbacks=callbacks)
+    return 1 - float(mlp.eval(test, metric=Misclassification())[0])
+
+
+def train_neoml(X_train, y_train, X_test, y_test, args):
+    """The MLP through refnn.neoml: a plain NeoML script (``import refnn.neoml as neoml``).
+
+    NeoML blobs are 7-D, (BatchLength, BatchWidth, ListSize, Height, Width, Depth,
+    Channels): a minibatch of n digits is (1, n, 1, 1, 1, 1, 64) and its labels are
+    (1, n, 1, 1, 1, 1, 1) int32 class indices. CrossEntropyLoss applies the softmax itself.
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    import refnn.neoml as neoml
+
+    engine = {"reference": lambda: neoml.MathEngine.ReferenceMathEngine(),
+              "cpu": lambda: neoml.MathEngine.CpuMathEngine(),
+              "opencl": lambda: neoml.MathEngine.OpenCLMathEngine(args.device)}[args.backend]()
+    dnn = neoml.Dnn.Dnn(engine, random=neoml.Random.Random(args.seed))
+    data = neoml.Dnn.Source(dnn, "data")
+    labels = neoml.Dnn.Source(dnn, "labels")
+    hidden = neoml.Dnn.ReLU(neoml.Dnn.FullyConnected(data, args.hidden, name="fc1"),
+                            name="relu")
+    scores = neoml.Dnn.FullyConnected(hidden, 10, name="fc2")
+    loss = neoml.Dnn.CrossEntropyLoss((scores, labels), name="loss")
+    output = neoml.Dnn.Sink(scores, "scores")
+    dnn.solver = neoml.Dnn.SimpleGradient(engine, learning_rate=0.1, moment_decay_rate=0.9)
+
+    def inputs(X, y):
+        n = len(y)
+        return {"data": neoml.Blob.asblob(engine, X, (1, n, 1, 1, 1, 1, X.shape[1])),
+                "labels": neoml.Blob.asblob(engine, y.astype(np.int32), (1, n, 1, 1, 1, 1, 1))}
+
+    def held_out_accuracy():
+        dnn.run(inputs(X_test, y_test))
+        return float(np.mean(output.get_blob().asarray().argmax(axis=-1) == y_test))
+
+    rng = np.random.default_rng(args.seed)
+    for epoch in range(args.epochs):
+        order = rng.permutation(len(y_train))            # a new shuffle every epoch
+        starts = range(0, len(order), args.batch_size)
+        bar = tqdm(starts, desc=f"Epoch {epoch}", disable=args.no_progress)
+        costs = []
+        for i in bar:
+            batch = order[i:i + args.batch_size]
+            dnn.learn(inputs(X_train[batch], y_train[batch]))
+            costs.append(loss.last_loss)
+            bar.set_postfix(cost=f"{costs[-1]:.5f}", refresh=False)
+        bar.close()
+        report_epoch(epoch, float(np.mean(costs)), held_out_accuracy())
+    return held_out_accuracy()
+
+
+def report_epoch(epoch, train_cost, accuracy):
+    print(f"epoch {epoch}: train cost {train_cost:.4f}, held-out accuracy {accuracy:.2%}",
+          flush=True)
+
+
 # ------------------------------------------------------------------------------- main
 def build_parser():
     parser = argparse.ArgumentParser(
