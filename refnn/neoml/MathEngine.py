@@ -30,10 +30,12 @@ __all__ = ["MathEngine", "CpuMathEngine", "GpuMathEngine", "ReferenceMathEngine"
 class MathEngine:
     """Base class of the engines: a refnn backend plus blob memory accounting.
 
-    ``peak_memory_usage`` counts the bytes of the blobs allocated through the engine
-    (blob factories, copies, layer outputs and weights; a blob that wraps the user's
-    own NumPy array without copying allocates nothing), as NeoML's CPU engine does:
-    one 10-element int32 blob -> 40.
+    ``peak_memory_usage`` counts the bytes of the blobs allocated through the engine,
+    as NeoML's CPU engine does (one 10-element int32 blob -> 40): blob factories,
+    ``asblob(..., copy=True)``, ``Blob.copy`` and the weight copies layers return. A
+    blob wrapping the user's NumPy array without a copy allocates nothing. Unlike
+    NeoML, a network's internal arrays (activations, gradients, solver state) are not
+    counted: they are the backend's, not blobs.
     """
 
     #: True where blob memory is host memory shared with NumPy

@@ -5,7 +5,13 @@ default seed (:data:`DEFAULT_SEED`), as NeoML does, so unseeded runs repeat. Num
 are drawn on the host; a network draws its initial weights and one dropout seed per
 training pass from its generator, so the same seed gives the same numbers on every
 engine (reference, cpu, opencl).
+
+As in NeoML the class is ``neoml.Random.Random``; the module itself is callable too,
+so ``neoml.Random(seed)`` is the same as ``neoml.Random.Random(seed)``.
 """
+import sys
+import types
+
 import numpy as np
 
 __all__ = ["Random", "DEFAULT_SEED"]
@@ -39,3 +45,13 @@ class Random:
 
     def __repr__(self):
         return f"<neoml Random seed={self.seed}>"
+
+
+class _CallableModule(types.ModuleType):
+    """The module type of neoml.Random: calling it makes a :class:`Random`."""
+
+    def __call__(self, seed=None):
+        return Random(seed)
+
+
+sys.modules[__name__].__class__ = _CallableModule

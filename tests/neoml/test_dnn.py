@@ -227,3 +227,21 @@ def test_threads_each_train_their_own_network(kind):
     for seed in range(4):
         np.testing.assert_allclose(together[seed], alone[seed], rtol=1e-5, atol=1e-6)
     assert not np.allclose(alone[0], alone[1])
+
+
+def test_random_module_is_callable_and_seeds_repeat():
+    a, b = neoml.Random(9), neoml.Random.Random(9)
+    assert a.seed == b.seed == 9
+    assert a.seed32() == b.seed32()
+    assert neoml.Random.Random().seed == neoml.Random.DEFAULT_SEED
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        neoml.Random.Random(-1)
+
+
+def test_every_layer_class_names_its_ops():
+    from refnn.ops import all_specs
+    specs = all_specs()
+    for cls in neoml.Dnn.LAYERS:
+        assert isinstance(cls.OPS, tuple)
+        for op in cls.OPS:
+            assert op in specs, f"{cls.__name__}.OPS names unknown op {op!r}"

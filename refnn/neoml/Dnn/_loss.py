@@ -8,6 +8,8 @@ the gradient is that of ``loss_weight * sum_n l_n / N``, clipped to +-``max_grad
 Inputs: 0 the network response (N objects of C numbers), 1 the labels, 2 (optional)
 the object weights (BatchLength, BatchWidth, ListSize as input 0, object size 1).
 """
+import abc
+
 import numpy as np
 
 from refnn.errors import DTypeError, ParameterError, ShapeError
@@ -21,15 +23,15 @@ def _number(v, where, what):
         raise ParameterError(f"{where}: {what} must be a number, got {v!r}") from None
 
 
-class CustomLossCalculatorBase:
-    """The base class of user loss calculators (``calc(data, labels)``), as in NeoML.
-
-    refnn has no autodiff blobs, so refnn.neoml has no CustomLoss layer to use a
+class CustomLossCalculatorBase(abc.ABC):
+    """The abstract base class of user loss calculators (``calc(data, labels)``), as in
+    NeoML. refnn has no autodiff blobs, so refnn.neoml has no CustomLoss layer to use a
     subclass with; the class exists so that code that subclasses it at import works.
     """
 
+    @abc.abstractmethod
     def calc(self, data, labels):
-        raise NotImplementedError("subclasses implement calc(data, labels)")
+        """Return the per-object loss blob for ``data`` and ``labels``."""
 
 
 class _Loss(Layer):
