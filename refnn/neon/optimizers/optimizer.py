@@ -274,9 +274,7 @@ class MultiOptimizer(Optimizer):
             raise ParameterError("MultiOptimizer: optimizer_mapping needs a 'default' entry")
         self.optimizer_mapping = optimizer_mapping
 
-    @property
-    def OPS(self):  # noqa: N802
-        return tuple(op for o in self.optimizer_mapping.values() for op in o.OPS)
+    OPS = ()   # each mapped optimizer runs its own op
 
     def _map(self, layer):
         for key in (layer.name, type(layer).__name__):

@@ -43,6 +43,7 @@ class _OpTransform(Transform):
 
 class Identity(_OpTransform):
     """Identity activation function, f(x) = x."""
+    OPS = ("identity",)
     OP = "identity"
 
 
@@ -51,6 +52,7 @@ class Rectlin(_OpTransform):
 
     slope = 0 is refnn's ``relu``; slope > 0 is ``leaky_relu`` with alpha = slope.
     """
+    OPS = ("relu", "leaky_relu")
 
     def __init__(self, slope=0, name=None):
         super().__init__(name)
@@ -66,6 +68,7 @@ class Rectlin(_OpTransform):
 
 class Explin(_OpTransform):
     """Exponential Linear activation, f(x) = max(x, 0) + alpha (e^min(x, 0) - 1) (``elu``)."""
+    OPS = ("elu",)
     OP = "elu"
 
     def __init__(self, alpha=1.0, name=None):
@@ -78,6 +81,7 @@ class Explin(_OpTransform):
 
 class Normalizer(_OpTransform):
     """Normalize inputs by a fixed divisor, f(x) = x / divisor (``normalizer``)."""
+    OPS = ("normalizer",)
     OP = "normalizer"
 
     def __init__(self, name=None, divisor=128.0):
@@ -90,6 +94,7 @@ class Normalizer(_OpTransform):
 
 class Tanh(_OpTransform):
     """Hyperbolic tangent activation, f(x) = tanh(x)."""
+    OPS = ("tanh",)
     OP = "tanh"
 
 
@@ -101,6 +106,7 @@ class Logistic(_OpTransform):
     logistic's input. The facade also takes that shortcut by itself when a Logistic
     output layer meets a CrossEntropyBinary cost.
     """
+    OPS = ("sigmoid",)
     OP = "sigmoid"
 
     def __init__(self, name=None, shortcut=False):
@@ -117,6 +123,7 @@ class Softmax(_OpTransform):
     of softmax + cross-entropy w.r.t. the softmax input. With any other cost the
     facade applies the softmax's true Jacobian (real neon always skips it).
     """
+    OPS = ("softmax",)
     OP = "softmax"
     LAYOUT = "NC"
 

@@ -65,6 +65,7 @@ class CrossEntropyMulti(Cost):
     ``usebits=True`` measures in bits (divides by ln 2).
     """
     OP = "cross_entropy_multi"
+    OPS = ("cross_entropy_multi",)
 
     def __init__(self, scale=1, usebits=False, name=None):
         super().__init__(scale / np.log(2.0) if usebits else scale, name)
@@ -74,6 +75,7 @@ class CrossEntropyMulti(Cost):
 class CrossEntropyBinary(Cost):
     """Binary cross-entropy: l = -sum_c [t safelog(y) + (1 - t) safelog(1 - y)]."""
     OP = "cross_entropy_binary"
+    OPS = ("cross_entropy_binary",)
 
     def __init__(self, scale=1, name=None):
         super().__init__(scale, name)
@@ -82,6 +84,7 @@ class CrossEntropyBinary(Cost):
 class SumSquared(Cost):
     """Total squared error: l = sum_c (y_c - t_c)^2 / 2; dl/dy = y - t."""
     OP = "sum_squared"
+    OPS = ("sum_squared",)
 
     def __init__(self, name=None):
         super().__init__(1.0, name)
@@ -90,6 +93,7 @@ class SumSquared(Cost):
 class MeanSquared(Cost):
     """Average squared error: l = mean_c (y_c - t_c)^2 / 2; dl/dy = (y - t) / C."""
     OP = "mean_squared"
+    OPS = ("mean_squared",)
 
     def __init__(self, name=None):
         super().__init__(1.0, name)
@@ -98,7 +102,10 @@ class MeanSquared(Cost):
 # --------------------------------------------------------------------- metrics
 class Metric(Cost):
     """Base class for metrics: ``metric(y, t, calcrange)`` -> NumPy value(s) averaged
-    over the samples in ``calcrange``; ``metric_names`` names them."""
+    over the samples in ``calcrange``; ``metric_names`` names them. Metrics are
+    op-trees on the backend (argmax, comparisons, sums), not refnn ops."""
+
+    OPS = ()
 
     metric_names = []
 
