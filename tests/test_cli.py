@@ -1,5 +1,9 @@
 """The ``refnn`` command: devices, coverage, train."""
+import contextlib
+import functools
+import io
 import json
+import re
 import os
 import subprocess
 import sys
@@ -118,3 +122,66 @@ def test_module_entry_point_runs():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Portable Computing Language" in done.stdout
+
+
+# ------------------------------------------------------------------------------- train
+EPOCH_LINE = re.compile(r"epoch (\d+): train cost ([0-9.]+), held-out accuracy ([0-9.]+)%")
+
+
+def train(*argv):
+    """Run ``refnn train *argv``; (exit code, stdout, stderr, [(epoch, cost, accuracy)])."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["train", *argv])
+    epochs = [(int(e), float(c), float(a) / 100) for e, c, a in EPOCH_LINE.findall(out.getvalue())]
+    return code, out.getvalue(), err.getvalue(), epochs
+
+
+@functools.lru_cache(maxsize=None)
+def one_epoch(api, backend):
+    return train("-e", "1", "-b", backend, "--api", api)
+
+
+@pytest.mark.parametrize("api", ["neon", "neoml"])
+@pytest.mark.parametrize("backend", ["reference", "cpu", "opencl"])
+def test_train_one_epoch_on_every_backend(api, backend):
+    code, out, err, epochs = one_epoch(api, backend)
+    assert code == 0, err
+    assert [e for e, _, _ in epochs] == [0], out
+    _, cost, accuracy = epochs[0]
+    assert 0 < cost < 2.3      # below log(10): it learned something in one epoch
+    assert accuracy > 0.7
+    assert "Epoch 0" in err    # the progress bar
+
+
+@pytest.mark.parametrize("api", ["neon", "neoml"])
+def test_backends_train_the_same_network(api):
+    """Same seed, same data, same arithmetic: every backend ends one epoch alike."""
+    results = {b: one_epoch(api, b)[3][-1] for b in ("reference", "cpu", "opencl")}
+    costs = [c for _, c, _ in results.values()]
+    accuracies = [a for _, _, a in results.values()]
+    assert max(costs) - min(costs) <= 1e-3 * max(costs), results
+    assert max(accuracies) - min(accuracies) <= 0.01, results
+
+
+@pytest.mark.parametrize("api", ["neon", "neoml"])
+def test_default_training_reaches_90_percent(api):
+    code, _, err, epochs = train("--api", api, "--no-progress")
+    assert code == 0, err
+    assert len(epochs) == cli.TRAIN_DEFAULTS["epochs"]
+    assert epochs[-1][1] < epochs[0][1]          # the training cost went down
+    assert epochs[-1][2] >= 0.90
+    assert "Epoch" not in err                    # --no-progress
+
+
+def test_train_rejects_a_device_without_opencl(capsys):
+    code = cli.main(["train", "-b", "cpu", "--device", "0:0", "-e", "1"])
+    assert code == 2
+    assert "--device needs -b opencl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["-e", "0"], ["-z", "-1"], ["-b", "cuda"], ["--api", "keras"]])
+def test_train_rejects_bad_options(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", *argv])
+    assert exc.value.code == 2

@@ -2,6 +2,7 @@
 import os
 import re
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -45,3 +46,28 @@ def test_readme_example_runs(code, tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+
+
+def rst_python_blocks(path):
+    """The ``.. code-block:: python`` blocks of a reStructuredText file, dedented."""
+    blocks, lines = [], path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == ".. code-block:: python":
+            body = []
+            for follow in lines[i + 1:]:
+                if follow.strip() and not follow.startswith("    "):
+                    break
+                body.append(follow[4:])
+            blocks.append(textwrap.dedent("\n".join(body)).strip() + "\n")
+    return blocks
+
+
+#: docs pages whose examples are complete programs (testing.rst holds fragments)
+DOCS_EXAMPLES = [(page, k, code) for page in ("backends.rst", "dense.rst", "data.rst")
+                 for k, code in enumerate(rst_python_blocks(ROOT / "docs" / page))]
+
+
+@pytest.mark.parametrize("page,k,code", DOCS_EXAMPLES,
+                         ids=[f"{p}-{k}" for p, k, _ in DOCS_EXAMPLES])
+def test_docs_example_runs(page, k, code, tmp_path):
+    test_readme_example_runs(code, tmp_path)
