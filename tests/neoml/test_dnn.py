@@ -245,3 +245,43 @@ def test_every_layer_class_names_its_ops():
         assert isinstance(cls.OPS, tuple)
         for op in cls.OPS:
             assert op in specs, f"{cls.__name__}.OPS names unknown op {op!r}"
+
+
+def _sgd_step(engine, build):
+    """Build with ``build(dnn, x_src, t_src) -> fc`` (weights set to W0), one learn with
+    SGD lr=1, momentum 0; return the weight change (= minus the gradient)."""
+    W0 = np.array([[0.3, -0.2, 0.1]], np.float32)
+    dnn = neoml.Dnn.Dnn(engine)
+    x, z, t = (neoml.Dnn.Source(dnn, n) for n in ("x", "z", "t"))
+    fc = build(dnn, x, z, t)
+    fc.weights = neoml.Blob.asblob(engine, W0, (1, 1, 1, 1, 1, 1, 3), copy=True)
+    dnn.solver = neoml.Dnn.SimpleGradient(engine, learning_rate=1.0, moment_decay_rate=0.0)
+    X = np.array([[0.5, 0.1, -0.3], [0.2, -0.4, 0.6]], np.float32)
+    Z = X[::-1] * 0.5
+    T = np.array([[0.1], [-0.2]], np.float32)
+    dnn.learn({"x": _blob(engine, X), "z": _blob(engine, Z), "t": _blob(engine, T)})
+    return fc.weights.asarray().reshape(3) - W0[0], X.astype(np.float64), Z.astype(np.float64), \
+        T[:, 0].astype(np.float64), W0[0].astype(np.float64)
+
+
+def test_shared_weights_of_several_inputs_sum_their_gradients(engine):
+    def build(dnn, x, z, t):
+        fc = neoml.Dnn.FullyConnected([x, z], 1, is_zero_free_term=True, name="fc")
+        neoml.Dnn.EuclideanLoss([(fc, 0), t])
+        neoml.Dnn.EuclideanLoss([(fc, 1), t])
+        return fc
+    dW, X, Z, T, W = _sgd_step(engine, build)
+    g = X.T @ (X @ W - T) / 2 + Z.T @ (Z @ W - T) / 2        # Huber = d^2/2 for |d| < 1
+    np.testing.assert_allclose(dW, -g, rtol=1e-5, atol=1e-7)
+
+
+def test_an_output_feeding_two_layers_gets_the_sum_of_their_gradients(engine):
+    def build(dnn, x, z, t):
+        fc = neoml.Dnn.FullyConnected(x, 1, is_zero_free_term=True, name="fc")
+        neoml.Dnn.EuclideanLoss([fc, t])
+        neoml.Dnn.EuclideanLoss([neoml.Dnn.Tanh(fc), t], loss_weight=2.0)
+        return fc
+    dW, X, Z, T, W = _sgd_step(engine, build)
+    y = X @ W
+    dy = (y - T) / 2 + 2.0 * (np.tanh(y) - T) / 2 * (1 - np.tanh(y) ** 2)
+    np.testing.assert_allclose(dW, -(X.T @ dy), rtol=1e-5, atol=1e-7)

@@ -278,7 +278,8 @@ def test_loss_layers_match_reference(engine, name, make, op, params, label_kind,
     dnn, fc, loss, inputs = _loss_net(engine, make, x, labels, w)
     dnn.learn(inputs)
     fwd, bwd = getattr(L, op + "_forward"), getattr(L, op + "_backward")
-    l, saved = fwd(x.astype(np.float64), labels if label_kind == "int" else labels.astype(np.float64),
+    ref_labels = labels if label_kind == "int" else labels.astype(np.float64)
+    l, saved = fwd(x.astype(np.float64), ref_labels,
                    None if w is None else w.astype(np.float64), max_gradient=1e6, **params)
     assert loss.last_loss == pytest.approx(l.sum() / n, rel=1e-4, abs=1e-6)  # no loss_weight
     dx = bwd(np.full(n, loss.loss_weight / n), saved)[0]
