@@ -47,8 +47,8 @@ def _strides(a, shape):
 class _Codegen:
     """Collects argument declarations/values, statements and the cache key of a tree."""
 
-    def __init__(self, ctype, nd):
-        self.ctype, self.nd = ctype, nd
+    def __init__(self, ctype, dtype, nd):
+        self.ctype, self.dtype, self.nd = ctype, np.dtype(dtype), nd
         self.decls, self.values, self.stmts, self.key = [], [], [], []
         self.count = 0
 
@@ -56,14 +56,18 @@ class _Codegen:
         self.decls.append(decl)
         self.values.append(value)
 
-    def view(self, name, a, shape):
-        """Declare a strided view ``a`` read (or written) at coordinates c0..c{nd-1}."""
+    def index(self, name, a, shape):
+        """Declare strided view ``a`` (buffer, offset, strides); return the C expression of
+        its flat index at coordinates c0..c{nd-1}."""
         self._arg(f"__global {self.ctype} *{name}", _flat(a))
         self._arg(f"long {name}o", np.int64(a.offset // a.dtype.itemsize))
         for d, s in enumerate(_strides(a, shape)):
             self._arg(f"long {name}s{d}", np.int64(s))
-        index = " + ".join([f"{name}o"] + [f"c{d} * {name}s{d}" for d in range(self.nd)])
-        return f"{name}[{index}]"
+        return " + ".join([f"{name}o"] + [f"c{d} * {name}s{d}" for d in range(self.nd)])
+
+    def view(self, name, a, shape):
+        """``name[index]``: view ``a`` read (or written) at coordinates c0..c{nd-1}."""
+        return f"{name}[{self.index(name, a, shape)}]"
 
     def expr(self, node, shape):
         """Emit statements computing ``node``; return the C name holding its value."""
@@ -75,7 +79,7 @@ class _Codegen:
             return self.view(f"x{k}", node._data, shape)
         if _optree.is_scalar(node):
             self.key.append("S")
-            self._arg(f"{self.ctype} s{k}", np.dtype(self.ctype_np).type(node))
+            self._arg(f"{self.ctype} s{k}", self.dtype.type(node))
             return f"s{k}"
         assert isinstance(node, OpTreeNode), node
         op = node.op
@@ -107,9 +111,7 @@ class FusedKernels:
         self._cache = {}
 
     def _gen(self, nd):
-        g = _Codegen(self.ctype, nd)
-        g.ctype_np = self.rb.dtype
-        return g
+        return _Codegen(self.ctype, self.rb.dtype, nd)
 
     def _launch(self, key, g, body, n):
         kernel = self._cache.get(key)
@@ -140,7 +142,7 @@ class FusedKernels:
         g = self._gen(nd)
         out_shape = tuple(target.shape)
         lines = g.coords(out_shape)
-        out = g.view("out", target, out_shape)
+        out_index = g.index("out", target, out_shape)
         g._arg("long L", np.int64(in_shape[axis]))
         value = g.expr(tree, in_shape)
         loop = [f"real acc = {_INIT[op]}; long best = 0;",
@@ -148,7 +150,7 @@ class FusedKernels:
                 f"real v = {value};", _ACCUMULATE[op], "}"]
         # the output index uses c{axis} == 0, so it is computed before the loop
         result = "(real)best" if op.startswith("arg") else "acc"
-        body = "\n".join(lines + [f"long oi = {out[out.index('[') + 1:-1]};"] + loop +
+        body = "\n".join(lines + [f"long oi = {out_index};"] + loop +
                          [f"out[oi] = {result};"])
         self._launch(("reduce", op, axis, nd, tuple(g.key)), g, body,
                      int(np.prod(out_shape)))
