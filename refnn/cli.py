@@ -23,6 +23,7 @@ APIS = ("neon", "neoml")
 # ----------------------------------------------------------------------------- devices
 def cmd_devices(args):
     """List OpenCL devices; mark the one ``get_backend("opencl")`` would pick."""
+    from refnn.backends import BackendError
     from refnn.backends.opencl import choose_device, describe_devices, list_devices
     rows = describe_devices()
     if not rows:
@@ -32,7 +33,7 @@ def cmd_devices(args):
         chosen = choose_device(args.device)
         default = next(f"{p}:{d}" for p, d, dev in list_devices() if dev == chosen)
         problem = None
-    except Exception as exc:  # a bad $REFNN_OPENCL_DEVICE / $PYOPENCL_CTX is worth showing
+    except BackendError as exc:  # a bad $REFNN_OPENCL_DEVICE / $PYOPENCL_CTX, shown below
         default, problem = None, str(exc)
     print(f"{'':2}{'id':5} {'platform':30} {'device':34} {'type':10} {'fp64':5} "
           f"{'CUs':>4} {'MiB':>7}")
@@ -83,7 +84,7 @@ def _gradient_tested():
 
 
 def _layer_classes(api):
-    """Classes defined in refnn.<api> (and its submodules) with an ``OPS`` attribute."""
+    """Public classes of refnn.<api> (and its submodules) with an ``OPS`` attribute."""
     package = importlib.import_module("refnn." + api)
     modules = [package]
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
@@ -91,9 +92,13 @@ def _layer_classes(api):
     found = set()
     for module in modules:
         for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__.startswith(package.__name__) and "OPS" in _class_attrs(cls):
+            if (cls.__module__.startswith(package.__name__) and "OPS" in _class_attrs(cls)
+                    and not cls.__name__.startswith("_")):
                 found.add(cls)
-    return sorted(found, key=lambda c: (c.__qualname__, c.__module__))
+    # a base class that runs no op itself (Layer, Optimizer, ...) is not a row
+    bases = {c for c in found if not c.OPS and any(d is not c and issubclass(d, c)
+                                                   for d in found)}
+    return sorted(found - bases, key=lambda c: (c.__qualname__, c.__module__))
 
 
 def _layer_label(cls, classes):
@@ -173,7 +178,7 @@ def print_coverage(report):
     for r in report["ops"]:
         print(f"{r['family'] + '.' + r['op']:28} {_mark(r['reference']):10} {_mark(r['cpu']):8} "
               f"{_mark(r['opencl']):8} {_mark(r['gradient_tested']):11}")
-    print("\nlayers (refnn.neon, refnn.neoml)\n" + header + "  ops")
+    print("\nlayers, costs and optimizers of refnn.neon and refnn.neoml\n" + header + "  ops")
     for r in report["layers"]:
         print(f"{r['api'] + '.' + r['layer']:28} {_mark(r['reference']):10} "
               f"{_mark(r['cpu']):8} {_mark(r['opencl']):8} "
