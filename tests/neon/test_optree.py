@@ -176,3 +176,26 @@ def test_gen_backend_names_and_errors():
         gen_backend("gpu", device_id=99)
     with pytest.raises(ParameterError, match="device_id"):
         gen_backend("cpu", device_id=3)
+
+
+def test_float64_backends_evaluate_in_float64():
+    for name in ("reference", "cpu", "gpu"):
+        be = gen_backend(name, datatype=np.float64, batch_size=4)
+        if name == "gpu" and "cl_khr_fp64" not in be.rb.device.extensions:
+            pytest.skip("this OpenCL device has no cl_khr_fp64")
+        x = be.array(X.astype(np.float64))
+        out = be.empty((1, 7))
+        out[:] = be.sum(be.sqrt(x) * 1e-3, axis=0)
+        assert out.get().dtype == np.float64
+        np.testing.assert_allclose(out.get(), (np.sqrt(X.astype(np.float64)) * 1e-3).sum(
+            axis=0, keepdims=True), rtol=1e-12)
+
+
+def test_importing_the_facade_imports_neither_pytest_nor_opencl():
+    import subprocess
+    import sys
+    code = ("import sys, refnn.neon, refnn.neon.layers, refnn.neon.models, "
+            "refnn.neon.backends, refnn.neon.callbacks.callbacks, refnn.neon.data; "
+            "bad = [m for m in ('pytest', 'hypothesis', 'pyopencl') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
