@@ -194,3 +194,15 @@ def test_each_thread_has_its_own_backend():
     for name in expected:
         for a, b in zip(expected[name], got[name]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_neon_argparser_builds_the_backend():
+    from refnn.errors import ParameterError
+    from refnn.neon.util import NeonArgparser
+    args = NeonArgparser().parse_args(["-b", "reference", "-z", "4", "-r", "3", "-e", "2"])
+    be = NervanaObject.be
+    assert (be.backend_name, be.bsz, be.rng_seed, args.epochs) == ("reference", 4, 3, 2)
+    model = Model([Affine(nout=3, init=Gaussian())])
+    Callbacks(model, **args.callback_args)
+    with pytest.raises(ParameterError, match="save_path"):
+        Callbacks(model, save_path="model.prm")

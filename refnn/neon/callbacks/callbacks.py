@@ -19,8 +19,12 @@ class Callbacks(NervanaObject):
     """Container class for storing and iterating over callbacks."""
 
     def __init__(self, model, train_set=None, eval_set=None, eval_freq=1, progress_bar=True,
-                 metric=None, name=None, **_neon_only_args):
+                 metric=None, name=None, **neon_only_args):
         super().__init__(name)
+        given = sorted(k for k, v in neon_only_args.items() if v not in (None, 0, False, ""))
+        if given:
+            raise ParameterError(f"Callbacks: {', '.join(given)} not provided by refnn.neon "
+                                 "(serialization, output files and logging are not built in)")
         self.model = model
         self.callbacks = []
         self.callback_data = {}
