@@ -320,21 +320,27 @@ class Dropout(Layer):
         self._shape = s
         if not self._spatial and not self._batchwise:
             return [self._forward_steps(be, x, keep, seed)]
-        C = s[6] if self._spatial else int(np.prod(s[3:]))
-        self._C = C
-        dropout = be.op("dropout.forward")
-        linear = be.op("linear.forward")
-        eye = be.asarray(np.eye(C, dtype=np.float32), dtype=np.float32)
+        self._C = s[6] if self._spatial else int(np.prod(s[3:]))
+        eye = be.asarray(np.eye(self._C, dtype=np.float32), dtype=np.float32)
         if self._batchwise:
-            D, _ = dropout(eye, keep=keep, seed=seed, scale=1 / keep)
-            y, saved = linear(x.reshape(-1, C), D)
-            self._saved = ("one", [saved])
-            return [y.reshape(s)]
-        # spatial, one mask per object: y[t, o] = x[t, o] (H*W*D, C) @ D_o
+            return [self._forward_one_mask(be, x, eye, keep, seed)]
+        return [self._forward_per_object(be, x, eye, keep, seed)]
+
+    def _forward_one_mask(self, be, x, eye, keep, seed):
+        """y = x (rows of C) @ D, D = dropout(eye(C)): one mask for every object."""
+        D, _ = be.op("dropout.forward")(eye, keep=keep, seed=seed, scale=1 / keep)
+        y, saved = be.op("linear.forward")(x.reshape(-1, self._C), D)
+        self._saved = ("one", [saved])
+        return y.reshape(x.shape)
+
+    def _forward_per_object(self, be, x, eye, keep, seed):
+        """Spatial, one mask per object o: y[t, o] = x[t, o] (H*W*D, C) @ D_o."""
+        s = x.shape
         objects = s[1] * s[2]
+        dropout, linear = be.op("dropout.forward"), be.op("linear.forward")
         Ds = [dropout(eye, keep=keep, seed=(seed + o) % 2 ** 32, scale=1 / keep)[0]
               for o in range(objects)]
-        xr = x.reshape(s[0] * objects, -1, C)
+        xr = x.reshape(s[0] * objects, -1, self._C)
         y = be.empty(xr.shape)
         saved = []
         for r in range(s[0] * objects):
@@ -342,7 +348,7 @@ class Dropout(Layer):
             y[r] = y_r
             saved.append(sv)
         self._saved = ("rows", saved)
-        return [y.reshape(s)]
+        return y.reshape(s)
 
     def _forward_steps(self, be, x, keep, seed):
         """One mask for every BatchLength step: the op on each step with the same seed."""

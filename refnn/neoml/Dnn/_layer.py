@@ -62,6 +62,18 @@ class Layer:
         where = type(self).__name__ + (f" {name!r}" if name else "")
         if name is not None and not isinstance(name, str):
             raise ParameterError(f"{where}: name must be a str, got {name!r}")
+        links = self._check_links(input_layers, where)
+        dnn = self._network_of(links, dnn, where)
+        self._name = name
+        self._links = [(layer.name, index) for layer, index in links]
+        self._learning_enabled = True
+        self._dnn = None
+        self._params = {}
+        self._grads = {}
+        dnn.add_layer(self)
+
+    def _check_links(self, input_layers, where):
+        """[(layer, output index)] from the constructor's input argument, counted."""
         links = [] if input_layers is None else parse_inputs(input_layers, where)
         lo, hi = self.N_INPUTS
         if lo and not links:
@@ -70,9 +82,14 @@ class Layer:
         if len(links) < lo or (hi is not None and len(links) > hi):
             want = f"{lo}" if lo == hi else f"{lo} to {hi if hi is not None else 'any'}"
             raise ParameterError(f"{where}: takes {want} input(s), got {len(links)}")
+        return links
+
+    @staticmethod
+    def _network_of(links, dnn, where):
+        """The network the layer joins: ``dnn`` (Source) or that of its inputs."""
+        from refnn.neoml.Dnn._dnn import Dnn
         if dnn is None and not links:
             raise ParameterError(f"{where}: needs a network: pass a neoml.Dnn.Dnn")
-        from refnn.neoml.Dnn._dnn import Dnn
         if dnn is not None and not isinstance(dnn, Dnn):
             raise ParameterError(f"{where}: dnn must be a neoml.Dnn.Dnn, got {dnn!r}")
         if dnn is None:
@@ -84,13 +101,7 @@ class Layer:
             if layer._dnn is not dnn:
                 raise ParameterError(f"{where}: input layer {layer.name!r} belongs to "
                                      f"another network")
-        self._name = name
-        self._links = [(layer.name, index) for layer, index in links]
-        self._learning_enabled = True
-        self._dnn = None
-        self._params = {}
-        self._grads = {}
-        dnn.add_layer(self)
+        return dnn
 
     # ------------------------------------------------------------------ NeoML API
     @property
