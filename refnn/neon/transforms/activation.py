@@ -2,8 +2,11 @@
 
 A transform is applied by the :class:`~refnn.neon.layers.Activation` layer, which
 calls ``forward``/``backward`` below; ``transform(x)`` on a Tensor returns f(x) as a
-new Tensor (neon returns an op-tree; assigning either with ``out[:] = ...`` works) and
-``transform.bprop(x)`` returns f'(x) at the *inputs* x (neon's takes the outputs).
+new Tensor (neon returns an op-tree; assigning either with ``out[:] = ...`` works).
+
+neon's ``transform.bprop(outputs)`` (f' written as an op-tree of the outputs) is not
+provided: derivatives live in the refnn ops' backward, which needs what its forward
+saved -- back-propagate through an Activation layer instead.
 """
 from refnn.neon.backends.backend import Tensor
 from refnn.neon.transforms.transform import Transform
@@ -32,13 +35,6 @@ class _OpTransform(Transform):
 
     def __call__(self, x):
         return self.forward(x)[0]
-
-    def bprop(self, x):
-        """f'(x) elementwise (the op's backward with dy = 1); softmax: the row sums of its
-        Jacobian, which are 0."""
-        y, saved = self.forward(x)
-        ones = self.be.ones(x.shape)
-        return self.backward(ones, saved)
 
 
 class Identity(_OpTransform):
