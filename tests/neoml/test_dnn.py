@@ -1,4 +1,5 @@
 """The network graph, weights, initializers, threads and bad input of refnn.neoml."""
+import pickle
 import threading
 
 import numpy as np
@@ -285,3 +286,58 @@ def test_an_output_feeding_two_layers_gets_the_sum_of_their_gradients(engine):
     y = X @ W
     dy = (y - T) / 2 + 2.0 * (np.tanh(y) - T) / 2 * (1 - np.tanh(y) ** 2)
     np.testing.assert_allclose(dW, -(X.T @ dy), rtol=1e-5, atol=1e-7)
+
+
+# ----------------------------------------------------------------- store / load
+def _trained_net(engine, steps):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(8, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 8).astype(np.int32)
+    dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(4))
+    x, t = neoml.Dnn.Source(dnn, "x"), neoml.Dnn.Source(dnn, "t")
+    h = neoml.Dnn.Dropout(neoml.Dnn.ReLU(neoml.Dnn.FullyConnected(x, 6, name="fc1")), 0.2)
+    fc2 = neoml.Dnn.FullyConnected(h, 3, name="fc2")
+    neoml.Dnn.CrossEntropyLoss((fc2, t), name="loss")
+    neoml.Dnn.Sink(fc2, name="out")
+    dnn.solver = neoml.Dnn.AdaptiveGradient(engine, learning_rate=0.05, ams_grad=True)
+
+    def inputs(e):
+        return {"x": _blob(e, X), "t": _blob(e, y[:, None])}
+    for _ in range(steps):
+        dnn.learn(inputs(engine))
+    return dnn, inputs
+
+
+@pytest.mark.parametrize("kinds", [("cpu", "opencl"), ("opencl", "reference")])
+def test_store_and_load_move_a_network_between_engines(kinds, tmp_path):
+    a, b = (make_engine(k) for k in kinds)
+    dnn, inputs = _trained_net(a, 3)
+    dnn.layers["fc1"].note = "kept"
+    dnn.store(str(tmp_path / "net.pkl"))
+    other = neoml.Dnn.Dnn(b)
+    neoml.Dnn.Source(other, "junk")
+    other.load(str(tmp_path / "net.pkl"))
+    assert sorted(other.layers) == sorted(dnn.layers) and "junk" not in other.layers
+    assert other.layers["fc1"].note == "kept"
+    np.testing.assert_allclose(other.run(inputs(b))["out"].asarray(),
+                               dnn.run(inputs(a))["out"].asarray(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ParameterError, match="no solver"):
+        other.load_checkpoint(str(tmp_path / "net.pkl"))
+
+
+def test_a_checkpoint_resumes_training_exactly(engine, tmp_path):
+    straight, inputs = _trained_net(engine, 4)
+    resumed, _ = _trained_net(engine, 2)
+    resumed.store_checkpoint(str(tmp_path / "ckpt.pkl"))
+    fresh = neoml.Dnn.Dnn(engine)
+    fresh.load_checkpoint(str(tmp_path / "ckpt.pkl"))
+    assert isinstance(fresh.solver, neoml.Dnn.AdaptiveGradient) and fresh.solver.ams_grad
+    for _ in range(2):
+        fresh.learn(inputs(engine))
+    for name in ("fc1", "fc2"):
+        np.testing.assert_allclose(fresh.layers[name].weights.asarray(),
+                                   straight.layers[name].weights.asarray(), rtol=1e-6,
+                                   atol=1e-7)
+    (tmp_path / "bad.pkl").write_bytes(pickle.dumps({"format": "other"}))
+    with pytest.raises(ParameterError, match="not a network stored by refnn.neoml"):
+        fresh.load(str(tmp_path / "bad.pkl"))

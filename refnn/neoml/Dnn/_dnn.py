@@ -7,9 +7,16 @@ accumulators (it never changes the weights); ``learn(inputs)`` is
 gradients accumulated since the last step (NeoML's rule), then clears them.
 Dropout is active in ``run_and_backward``/``learn`` only.
 
+``store``/``load`` (and the ``_checkpoint`` variants, which add the solver, its moments
+and the random generator) write Python pickles, not NeoML's binary archives: files are
+exchanged between refnn networks (any engine), and -- as with any pickle -- only files
+you trust should be loaded.
+
 Several threads may each build and run their own network at the same time: a
 network holds no global state (each has its own engine, random generator, solver).
 """
+import pickle
+
 from refnn.errors import ParameterError
 from refnn.neoml.Blob import Blob
 from refnn.neoml.Dnn._layer import Layer, Source, Sink
@@ -217,3 +224,53 @@ class Dnn:
 
     def __repr__(self):
         return f"<neoml Dnn {len(self._layers)} layers on {self._engine!r}>"
+
+    # --------------------------------------------------------- serialization
+    FORMAT = "refnn.neoml.Dnn/1"
+
+    def _dump(self, path, checkpoint):
+        content = {"format": self.FORMAT, "layers": list(self._layers.values())}
+        if checkpoint:
+            content.update(solver=self._solver, random=self._random,
+                           backward_count=self._backward_count)
+        with open(path, "wb") as f:
+            pickle.dump(content, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _restore(self, path):
+        with open(path, "rb") as f:
+            content = pickle.load(f)
+        if not isinstance(content, dict) or content.get("format") != self.FORMAT:
+            raise ParameterError(f"Dnn.load: {path!r} is not a network stored by refnn.neoml "
+                                 f"(format {self.FORMAT})")
+        for layer in list(self._layers.values()):
+            self.delete_layer(layer)
+        be = self._engine.backend
+        for layer in content["layers"]:
+            layer._attach_params(be)
+            self.add_layer(layer)
+        return content
+
+    def store(self, path):
+        """Store the layers and their weights (a pickle; see the module docstring)."""
+        self._dump(path, checkpoint=False)
+
+    def load(self, path):
+        """Replace this network's layers by those stored at ``path`` (on this engine)."""
+        self._restore(path)
+        self._backward_count = 0
+
+    def store_checkpoint(self, path):
+        """Store the layers, weights, solver (with its moments) and random generator."""
+        self._dump(path, checkpoint=True)
+
+    def load_checkpoint(self, path):
+        """Load a checkpoint: layers, weights, a new solver with the stored moments,
+        and the stored random generator."""
+        content = self._restore(path)
+        if "solver" not in content:
+            raise ParameterError(f"Dnn.load_checkpoint: {path!r} was written by store, not "
+                                 f"store_checkpoint (it has no solver)")
+        content["solver"]._attach(self._engine)
+        self._solver = content["solver"]
+        self._random = content["random"]
+        self._backward_count = content["backward_count"]

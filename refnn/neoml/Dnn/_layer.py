@@ -155,6 +155,25 @@ class Layer:
         else:
             self._links[input_index] = link
 
+    # ------------------------------------------------------------ serialization
+    #: attributes that belong to one pass or one network, never stored
+    _TRANSIENT = ("_dnn", "_saved", "_grads", "_blob")
+
+    def __getstate__(self):
+        """Settings, user attributes and the parameters as host arrays."""
+        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        be = self._dnn.math_engine.backend
+        state["_params"] = {n: be.to_host(a) for n, a in self._params.items()}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._dnn, self._saved, self._grads, self._blob = None, None, {}, None
+
+    def _attach_params(self, be):
+        """Move host parameters (after loading) onto backend ``be``."""
+        self._params = {n: be.asarray(a, dtype=a.dtype) for n, a in self._params.items()}
+
     # -------------------------------------------------------------- for the Dnn
     def _where(self):
         return f"{type(self).__name__} {self._name!r}"

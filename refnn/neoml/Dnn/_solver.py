@@ -83,6 +83,23 @@ class Solver:
         self._state.clear()
         self._t = 0
 
+    # ------------------------------------------------------------ checkpoints
+    def __getstate__(self):
+        """Hyper-parameters, step count and moments as host arrays (no engine)."""
+        state = self.__dict__.copy()
+        be = self._engine.backend
+        state["_engine"] = None
+        state["_state"] = {k: [None if a is None else be.to_host(a) for a in arrays]
+                           for k, arrays in self._state.items()}
+        return state
+
+    def _attach(self, engine):
+        """Move the moments of an unpickled solver onto ``engine``."""
+        self._engine = engine
+        be = engine.backend
+        self._state = {k: [None if a is None else be.asarray(a, dtype=a.dtype) for a in arrays]
+                       for k, arrays in self._state.items()}
+
     # ------------------------------------------------------------------ a step
     def _hyper(self):
         return {"learning_rate": self._lr, "l1": self._l1, "l2": self._l2}
@@ -113,7 +130,7 @@ class Solver:
                 g = grads[name]
                 if g is None:
                     g = be.zeros(param.shape, dtype=param.dtype)
-                key = (id(layer), name)
+                key = (layer.name, name)
                 state = self._state.get(key)
                 if state is None or state[0].shape != param.shape:
                     state = self._state[key] = self._new_state(be, param)
