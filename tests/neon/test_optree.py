@@ -199,3 +199,10 @@ def test_importing_the_facade_imports_neither_pytest_nor_opencl():
             "bad = [m for m in ('pytest', 'hypothesis', 'pyopencl') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numpy_scalars_build_trees_too(nbe):
+    x = nbe.array(X)
+    out = nbe.empty(X.shape)
+    out[:] = np.float32(3) * x - np.float64(1) / x
+    close(out, 3 * X - 1 / X)

@@ -19,7 +19,7 @@ from refnn.neon.backends import _optree
 class _OpMixin:
     """Python operators build op-tree nodes (Tensor and OpTreeNode share them)."""
 
-    __array_priority__ = 100
+    __array_ufunc__ = None     # NumPy scalars defer to our reflected operators
 
     def __add__(self, o): return OpTreeNode.build("add", self, o)
     def __radd__(self, o): return OpTreeNode.build("add", o, self)
