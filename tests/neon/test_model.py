@@ -206,3 +206,13 @@ def test_neon_argparser_builds_the_backend():
     Callbacks(model, **args.callback_args)
     with pytest.raises(ParameterError, match="save_path"):
         Callbacks(model, save_path="model.prm")
+
+
+def test_get_description_gives_the_weights_as_the_models_guide_shows():
+    model, _ = train_mlp("cpu")
+    pdict = model.get_description(get_weights=True)
+    W = pdict["model"]["config"]["layers"][0]["params"]["W"]
+    np.testing.assert_array_equal(W, model.layers.layers[0].W.get())
+    from refnn.errors import ParameterError
+    with pytest.raises(ParameterError, match="serialized"):
+        Model("mnist_model.prm")
