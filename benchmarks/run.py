@@ -11,11 +11,17 @@ module defines ``VARIANTS`` (names), ``REPEAT`` (default N) and
 ``make(path, variant) -> callable or None``: the callable runs the work once and
 returns only when it is finished (OpenCL paths synchronise); None means the case
 has no such path. Setup (data, weights, warm-up builds) happens in ``make``.
+
+Each (case, variant, path) runs in a fresh Python process (``--in-process`` turns
+that off): NumPy, SciPy and PyTorch each bring their own BLAS/OpenMP thread pool, and
+a pool left spinning by one path slows the next one down severalfold on 2 cores.
 """
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -58,23 +64,54 @@ def _fmt(seconds):
     return f"{seconds * 1e3:9.2f} ms" if seconds < 10 else f"{seconds:9.2f} s "
 
 
-def run_case(name, module, repeat, torch_ok):
+def measure(name, variant, path, repeat):
+    """Times of one path: a list of seconds, None (no such path) or an error string."""
+    module = CASES[name]
+    try:
+        fn = module.make(path, variant)
+    except Exception as err:            # a path that cannot run here is reported
+        return f"unavailable: {type(err).__name__}: {err}"
+    if fn is None:
+        return None
+    return time_it(fn, repeat or module.REPEAT)
+
+
+#: environment variables that cap the thread pools of every path (--threads N)
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "REFNN_NUM_THREADS", "POCL_CPU_MAX_CU_COUNT", "POCL_MAX_PTHREAD_COUNT")
+
+
+def measure_isolated(name, variant, path, repeat, threads=None):
+    cmd = [sys.executable, os.path.abspath(__file__), "--one", name, variant, path]
+    if repeat:
+        cmd += ["--repeat", str(repeat)]
+    env = dict(os.environ)
+    if threads:
+        env.update({var: str(threads) for var in THREAD_VARS})
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"failed (exit {done.returncode}): {tail}"
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def run_case(name, module, repeat, torch_ok, isolate=True, threads=None):
     paths = list(PATHS) + list(getattr(module, "BASELINES", ())) + (["torch"] if torch_ok else [])
     for variant in module.VARIANTS:
         print(f"\n{name} / {variant}")
         print(f"  {'path':<12}{'median':>12}{'min - max':>26}{'/reference':>12}{'/torch':>9}")
         medians, rows = {}, []
         for path in paths:
-            try:
-                fn = module.make(path, variant)
-            except Exception as err:            # a path that cannot run here is reported
-                rows.append((path, None, f"unavailable: {type(err).__name__}: {err}"))
+            got = (measure_isolated(name, variant, path, repeat, threads) if isolate
+                   else measure(name, variant, path, repeat))
+            if got is None:
                 continue
-            if fn is None:
+            if isinstance(got, str):
+                rows.append((path, None, got))
                 continue
-            times = time_it(fn, repeat or module.REPEAT)
-            medians[path] = statistics.median(times)
-            rows.append((path, times, None))
+            medians[path] = statistics.median(got)
+            rows.append((path, got, None))
         for path, times, note in rows:
             if times is None:
                 print(f"  {path:<12}{note}")
@@ -91,7 +128,17 @@ def main(argv=None):
     parser.add_argument("cases", nargs="*", help=f"cases to run (default: all of {list(CASES)})")
     parser.add_argument("--repeat", type=int, default=None,
                         help="timed runs per path (default: the case's REPEAT)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every path in this process (default: one process each)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="cap every thread pool (BLAS, OpenMP, PoCL, torch) at N")
+    parser.add_argument("--one", nargs=3, metavar=("CASE", "VARIANT", "PATH"),
+                        help=argparse.SUPPRESS)   # internal: one measurement, JSON out
     args = parser.parse_args(argv)
+    if args.one:
+        got = measure(*args.one, args.repeat)
+        print("RESULT " + json.dumps(got), flush=True)
+        return
     unknown = [c for c in args.cases if c not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
@@ -100,9 +147,12 @@ def main(argv=None):
     print(f"refnn benchmarks  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"numpy {np.__version__}, torch "
-          f"{__import__('torch').__version__ if torch_ok else 'not installed'}")
+          f"{__import__('torch').__version__ if torch_ok else 'not installed'}, "
+          f"threads {args.threads or 'default'}, load average "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     for name in args.cases or CASES:
-        run_case(name, CASES[name], args.repeat, torch_ok)
+        run_case(name, CASES[name], args.repeat, torch_ok, isolate=not args.in_process,
+                 threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,9 @@ inline void gemm_outer_block(const uint K, const real alpha,
                              const int tc, const uint i0, const uint j0)
 {
     realv acc[TM][NV];
+    #pragma unroll
     for (int r = 0; r < TM; ++r)
+        #pragma unroll
         for (int v = 0; v < NV; ++v) acc[r][v] = (realv)(0);
     /* walk op(A)'s column k and B's row k by pointer: step along k, stride across r */
     __global const real *pa = A + (ta ? i0 : (size_t)i0 * lda);
@@ -98,12 +100,16 @@ inline void gemm_outer_block(const uint K, const real alpha,
     const size_t a_step = ta ? lda : 1, a_stride = ta ? 1 : lda;
     for (uint k = 0; k < K; ++k, pa += a_step, pb += ldb) {
         realv b[NV];
+        #pragma unroll
         for (int v = 0; v < NV; ++v) b[v] = VLOAD(v, pb);
+        #pragma unroll
         for (int r = 0; r < TM; ++r) {
             const realv a = (realv)(pa[r * a_stride]);
+            #pragma unroll
             for (int v = 0; v < NV; ++v) acc[r][v] = fma(a, b[v], acc[r][v]);
         }
     }
+    #pragma unroll
     for (int r = 0; r < TM; ++r) {
         real v[TN];
         for (int w = 0; w < NV; ++w) VSTORE(acc[r][w], w, v);
@@ -204,14 +210,20 @@ __kernel void gemm_nt(const uint M, const uint N, const uint K, const real alpha
         return;
     }
     realv acc[TM_NT][TN_NT];
+    #pragma unroll
     for (int r = 0; r < TM_NT; ++r)
+        #pragma unroll
         for (int c = 0; c < TN_NT; ++c) acc[r][c] = (realv)(0);
     const uint KV = K - K % VW;
+    __global const real *pa = A + (size_t)i0 * lda, *pb = B + (size_t)j0 * ldb;
     for (uint k = 0; k < KV; k += VW) {
         realv a[TM_NT];
-        for (int r = 0; r < TM_NT; ++r) a[r] = VLOAD(0, A + (size_t)(i0 + r) * lda + k);
+        #pragma unroll
+        for (int r = 0; r < TM_NT; ++r) a[r] = VLOAD(0, pa + r * lda + k);
+        #pragma unroll
         for (int c = 0; c < TN_NT; ++c) {
-            const realv b = VLOAD(0, B + (size_t)(j0 + c) * ldb + k);
+            const realv b = VLOAD(0, pb + c * ldb + k);
+            #pragma unroll
             for (int r = 0; r < TM_NT; ++r) acc[r][c] = fma(a[r], b, acc[r][c]);
         }
     }
