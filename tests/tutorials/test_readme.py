@@ -28,6 +28,8 @@ def test_quick_start_is_two_lines_and_ci_runs_the_second():
     assert ci[0].startswith("#!") and "bash" in ci[0]
     assert "set -euo pipefail" in ci
     assert ci[-1] == lines[1], "the last line of .ci/run must be quick start line 2, verbatim"
+    index = (ROOT / "docs" / "index.rst").read_text()
+    assert all(line in index for line in lines), "docs/index.rst shows another quick start"
 
 
 PYTHON_BLOCKS = fenced_blocks(README, "python")
