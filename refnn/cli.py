@@ -372,7 +372,13 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    return args.func(args)
+    from refnn.backends import BackendError
+    from refnn.errors import RefnnError
+    try:
+        return args.func(args)
+    except (RefnnError, BackendError) as exc:   # bad input: the message, not a traceback
+        print(f"refnn {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

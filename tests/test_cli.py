@@ -185,3 +185,10 @@ def test_train_rejects_bad_options(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         cli.main(["train", *argv])
     assert exc.value.code == 2
+
+
+def test_train_reports_bad_input_without_a_traceback(capsys):
+    code = cli.main(["train", "-z", "5000", "-e", "1", "--no-progress"])   # > 1,438 images
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("refnn train:") and "batch size" in err
