@@ -3,7 +3,8 @@
 
 No validation here: refnn/backends/cpu/loss.py has checked shapes, dtypes, contiguity
 and the label range, and allocated the outputs. Layout: x (N, C) row-major, l (N,).
-Object weights always come as an (N,) vector (ones when the caller gave none);
+Object weights always come as an (N,) vector (ones when the caller gave none); for
+cross_entropy, y[n, c] is ``yi[n] == c`` with int labels, else ``yf[n, c]``;
 ``max_grad <= 0`` means "do not clip the gradient".
 """
 from cython.parallel cimport prange
@@ -28,7 +29,8 @@ cdef inline double _safelog(double a, double floor) noexcept nogil:
     return log(fmax(a, floor))
 
 
-cdef inline double _neon_term(int kind, double y, double t, double floor, Py_ssize_t C) noexcept nogil:
+cdef inline double _neon_term(int kind, double y, double t, double floor,
+                              Py_ssize_t C) noexcept nogil:
     """One element's contribution to l_n for neon cost ``kind``."""
     if kind == CE_MULTI:
         return -t * _safelog(y, floor)
@@ -39,7 +41,8 @@ cdef inline double _neon_term(int kind, double y, double t, double floor, Py_ssi
     return (y - t) * (y - t) / (2 * C)
 
 
-cdef inline double _neon_grad(int kind, double y, double t, double floor, Py_ssize_t C) noexcept nogil:
+cdef inline double _neon_grad(int kind, double y, double t, double floor,
+                              Py_ssize_t C) noexcept nogil:
     """d(term)/dy for neon cost ``kind`` (0 where safelog is flat)."""
     cdef double d = 0
     if kind == CE_MULTI:
@@ -83,14 +86,6 @@ cdef inline double _clip(double g, double max_grad) noexcept nogil:
     return fmin(fmax(g, -max_grad), max_grad) if max_grad > 0 else g
 
 
-cdef inline double _label(const floating[:, ::1] yf, const int[::1] yi, bint use_int,
-                          Py_ssize_t n, Py_ssize_t c) noexcept nogil:
-    """y[n, c]: float label, or 1 where c is object n's class index."""
-    if use_int:
-        return 1.0 if yi[n] == c else 0.0
-    return yf[n, c]
-
-
 def cross_entropy_forward(const floating[:, ::1] x, const floating[:, ::1] yf,
                           const int[::1] yi, bint use_int, const floating[::1] w,
                           bint softmax, double eps, floating[::1] l, floating[::1] aux,
@@ -109,7 +104,7 @@ def cross_entropy_forward(const floating[:, ::1] x, const floating[:, ::1] yf,
         ysum = 0
         yx = 0
         for c in range(C):
-            y = _label(yf, yi, use_int, n, c)
+            y = (<double>(yi[n] == c) if use_int else <double>yf[n, c])
             ysum = ysum + y
             if softmax:
                 s = s + exp(x[n, c] - m)
@@ -138,9 +133,9 @@ def cross_entropy_backward(const floating[::1] dl, const floating[:, ::1] x,
     for n in prange(N, nogil=True, schedule="static", num_threads=nt):
         ysum = 0
         for c in range(C):
-            ysum = ysum + _label(yf, yi, use_int, n, c)
+            ysum = ysum + (<double>(yi[n] == c) if use_int else <double>yf[n, c])
         for c in range(C):
-            y = _label(yf, yi, use_int, n, c)
+            y = (<double>(yi[n] == c) if use_int else <double>yf[n, c])
             v = x[n, c]
             if softmax:
                 d = exp(v - aux[n]) * ysum - y
@@ -205,7 +200,8 @@ def euclidean_forward(const floating[:, ::1] x, const floating[:, ::1] y,
 def euclidean_backward(const floating[::1] dl, const floating[:, ::1] x,
                        const floating[:, ::1] y, const floating[::1] w, double max_grad,
                        floating[:, ::1] dx, int n_threads):
-    """dx = dl w clip(x - y, -1, 1), clipped to +-max_grad; equals refnn.ops.loss.euclidean_backward."""
+    """dx = dl w clip(x - y, -1, 1), clipped to +-max_grad;
+    equals refnn.ops.loss.euclidean_backward."""
     cdef Py_ssize_t n, c, N = x.shape[0], C = x.shape[1]
     cdef int nt = n_threads if N * C >= PAR_MIN else 1
     for n in prange(N, nogil=True, schedule="static", num_threads=nt):

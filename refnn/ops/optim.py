@@ -39,7 +39,8 @@ def _regularizer(w, l1, l2):
 
 def check_t(op, t):
     if int(t) != t or t < 1:
-        raise ParameterError(f"{op}: t (the 1-based update count) must be an integer >= 1, got {t!r}")
+        raise ParameterError(f"{op}: t (the 1-based update count) must be an integer >= 1, "
+                             f"got {t!r}")
 
 
 def check_amsgrad_state(op, amsgrad, vmax):

@@ -159,7 +159,7 @@ def test_several_steps_carry_the_state(backend, op, n_states, hyper):
 def test_errors(any_backend):
     with pytest.raises(ParameterError, match=r"adam: t .* must be an integer >= 1, got 0"):
         step(any_backend, "adam", W, G, Z, Z, t=0)
-    with pytest.raises(ParameterError, match="adaptive_gradient: amsgrad=True needs the state vmax"):
+    with pytest.raises(ParameterError, match="adaptive_gradient: amsgrad=True needs the state"):
         step(any_backend, "adaptive_gradient", W, G, Z, Z, amsgrad=True)
     with pytest.raises(ParameterError, match="gdm: nesterov=True requires momentum_coef > 0"):
         step(any_backend, "gdm", W, G, Z, learning_rate=0.1, momentum_coef=0.0, nesterov=True)

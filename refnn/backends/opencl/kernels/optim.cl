@@ -29,7 +29,8 @@ __kernel void gdm_update(__global real *w, __global const real *grad, __global r
     w[i] += nesterov ? mom * v - lr * g : v;
 }
 
-/* rmsprop_update (neon): s = decay s + (1 - decay) g^2; w -= norm_scale lr g / (sqrt(s + eps) + eps) */
+/* rmsprop_update (neon): s = decay s + (1 - decay) g^2;
+ * w -= norm_scale lr g / (sqrt(s + eps) + eps) */
 __kernel void rmsprop_update(__global real *w, __global const real *grad, __global real *state,
                              const real lr, const real decay, const real eps, const real scale,
                              const real clip, const real norm_scale, const uint n)
