@@ -130,7 +130,8 @@ def test_transpose2d_rejects_non_matrix(backend):
 def test_linear_backward_can_skip_dx(backend):
     """need_dx=False (a first layer) returns dx None and the same dW."""
     rng = np.random.default_rng(2)
-    x, W = backend.asarray(rng.uniform(-1, 1, (5, 13))), backend.asarray(rng.uniform(-1, 1, (7, 13)))
+    x = backend.asarray(rng.uniform(-1, 1, (5, 13)))
+    W = backend.asarray(rng.uniform(-1, 1, (7, 13)))
     y, saved = backend.op("linear.forward")(x, W)
     dy = backend.asarray(rng.uniform(-1, 1, (5, 7)))
     dx, dW = backend.op("linear.backward")(dy, saved, need_dx=False)
