@@ -1,8 +1,9 @@
 """cpu wrappers of the activation family: validate, allocate, call refnn._ext.activation.
 
-Each function has the signature and return convention of refnn.ops.activation. Most ops
-go through the shared pointwise kernels (an op code from ``_k.OPS`` and two parameters
-a, b); relu, softmax and dropout have kernels of their own.
+Each function has the signature and return convention of refnn.ops.activation. The
+pointwise kernels share one signature (``_k.<op>_forward(x, y, a, b, n_threads)``,
+``_k.<op>_backward(dy, x, y, dx, a, b, n_threads)``), so ``_forward``/``_backward`` run
+them all; relu, softmax and dropout have signatures of their own.
 """
 import numpy as np
 
@@ -34,22 +35,20 @@ def _like(op, dy, x):
     return float_input(op, "dy", dy, x.dtype).reshape(x.shape)
 
 
-def _forward(op, x, code=None, a=0.0, b=0.0):
-    """y = f(x) with the pointwise kernel ``code`` (default: the op's own name)."""
-    code = code or op
+def _forward(op, x, forward, backward, a=0.0, b=0.0):
+    """y = f(x) with the pointwise kernel ``forward``; saves what ``backward`` needs."""
     x = _input(op, x)
     y = np.empty_like(x)
-    _k.pointwise_forward(_k.OPS[code], x.reshape(-1), y.reshape(-1), a, b, n_threads())
-    return y, (op, code, x, y, a, b)
+    forward(x.reshape(-1), y.reshape(-1), a, b, n_threads())
+    return y, (op, backward, x, y, a, b)
 
 
 def _backward(dy, saved):
-    """dx = dy * f'(x) with the pointwise kernel saved by _forward."""
-    op, code, x, y, a, b = saved
+    """dx = dy * f'(x) with the pointwise backward kernel saved by _forward."""
+    op, backward, x, y, a, b = saved
     dy = _like(op, dy, x)
     dx = np.empty_like(x)
-    _k.pointwise_backward(_k.OPS[code], dy.reshape(-1), x.reshape(-1), y.reshape(-1),
-                          dx.reshape(-1), a, b, n_threads())
+    backward(dy.reshape(-1), x.reshape(-1), y.reshape(-1), dx.reshape(-1), a, b, n_threads())
     return (dx,)
 
 
@@ -81,62 +80,69 @@ def relu_backward(dy, saved):
 
 # ------------------------------------------------------------ pointwise kernels
 def leaky_relu_forward(x, alpha):
-    return _forward("leaky_relu", x, a=_param("leaky_relu", "alpha", alpha))
+    return _forward("leaky_relu", x, _k.leaky_relu_forward, _k.leaky_relu_backward,
+                    a=_param("leaky_relu", "alpha", alpha))
 
 
 def elu_forward(x, alpha=1.0):
-    return _forward("elu", x, a=_param("elu", "alpha", alpha))
+    return _forward("elu", x, _k.elu_forward, _k.elu_backward,
+                    a=_param("elu", "alpha", alpha))
 
 
 def sigmoid_forward(x):
-    return _forward("sigmoid", x)
+    return _forward("sigmoid", x, _k.sigmoid_forward, _k.sigmoid_backward)
 
 
 def tanh_forward(x):
-    return _forward("tanh", x)
+    return _forward("tanh", x, _k.tanh_forward, _k.tanh_backward)
 
 
 def hard_sigmoid_forward(x, slope=0.5, bias=0.5):
     slope = _param("hard_sigmoid", "slope", slope)
     ref.check_hard_sigmoid(slope)
-    return _forward("hard_sigmoid", x, a=slope, b=_param("hard_sigmoid", "bias", bias))
+    return _forward("hard_sigmoid", x, _k.hard_sigmoid_forward, _k.hard_sigmoid_backward,
+                    a=slope, b=_param("hard_sigmoid", "bias", bias))
 
 
 def hard_tanh_forward(x):
-    return _forward("hard_tanh", x)
+    return _forward("hard_tanh", x, _k.hard_tanh_forward, _k.hard_tanh_backward)
 
 
 def hswish_forward(x):
-    return _forward("hswish", x)
+    return _forward("hswish", x, _k.hswish_forward, _k.hswish_backward)
 
 
 def gelu_forward(x, form="sigmoid"):
     ref.check_gelu(form)
-    return _forward("gelu", x, code="gelu_" + form)
+    if form == "sigmoid":
+        return _forward("gelu", x, _k.gelu_sigmoid_forward, _k.gelu_sigmoid_backward)
+    return _forward("gelu", x, _k.gelu_erf_forward, _k.gelu_erf_backward)
 
 
 def abs_forward(x):
-    return _forward("abs", x)
+    return _forward("abs", x, _k.abs_forward, _k.abs_backward)
 
 
 def power_forward(x, exponent):
-    return _forward("power", x, a=_param("power", "exponent", exponent))
+    return _forward("power", x, _k.power_forward, _k.power_backward,
+                    a=_param("power", "exponent", exponent))
 
 
 def exp_forward(x):
-    return _forward("exp", x)
+    return _forward("exp", x, _k.exp_forward, _k.exp_backward)
 
 
 def log_forward(x):
-    return _forward("log", x)
+    return _forward("log", x, _k.log_forward, _k.log_backward)
 
 
 def erf_forward(x):
-    return _forward("erf", x)
+    return _forward("erf", x, _k.erf_forward, _k.erf_backward)
 
 
 def linear_activation_forward(x, multiplier, free_term):
     return _forward("linear_activation", x,
+                    _k.linear_activation_forward, _k.linear_activation_backward,
                     a=_param("linear_activation", "multiplier", multiplier),
                     b=_param("linear_activation", "free_term", free_term))
 
@@ -144,10 +150,10 @@ def linear_activation_forward(x, multiplier, free_term):
 def normalizer_forward(x, divisor):
     divisor = _param("normalizer", "divisor", divisor)
     ref.check_normalizer(divisor)
-    return _forward("normalizer", x, a=divisor)
+    return _forward("normalizer", x, _k.normalizer_forward, _k.normalizer_backward, a=divisor)
 
 
-# every pointwise op's backward is the shared one (the saved tuple names the op)
+# every pointwise op's backward is the shared one (the saved tuple holds its kernel)
 leaky_relu_backward = elu_backward = sigmoid_backward = tanh_backward = _backward
 hard_sigmoid_backward = hard_tanh_backward = hswish_backward = gelu_backward = _backward
 abs_backward = power_backward = exp_backward = log_backward = erf_backward = _backward

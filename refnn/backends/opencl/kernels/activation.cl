@@ -53,6 +53,12 @@ __kernel void relu_backward(__global const real *dy, __global const real *x,
 
 inline real sigm(const real x) { return (real)1 / ((real)1 + exp(-x)); }
 
+/* clip(v, lo, hi) that keeps NaN (the builtin clamp need not) */
+inline real clip(const real v, const real lo, const real hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
 /* y = f(x): each case equals refnn.ops.activation.<op>_forward */
 inline real f(const int op, const real x, const real a, const real b)
 {
@@ -61,9 +67,9 @@ inline real f(const int op, const real x, const real a, const real b)
     case ELU:          return x > 0 ? x : a * expm1(x);
     case SIGMOID:      return sigm(x);
     case TANH:         return tanh(x);
-    case HARD_SIGMOID: return clamp(a * x + b, (real)0, (real)1);
-    case HARD_TANH:    return clamp(x, (real)-1, (real)1);
-    case HSWISH:       return x * clamp(x + (real)3, (real)0, (real)6) / (real)6;
+    case HARD_SIGMOID: return clip(a * x + b, (real)0, (real)1);
+    case HARD_TANH:    return clip(x, (real)-1, (real)1);
+    case HSWISH:       return x * clip(x + (real)3, (real)0, (real)6) / (real)6;
     case GELU_SIGMOID: return x * sigm(GELU_K * x);
     case GELU_ERF:     return (real)0.5 * x * ((real)1 + erf(x * SQRT_HALF));
     case ABS:          return fabs(x);
@@ -122,7 +128,8 @@ __kernel void pointwise_backward(__global const real *dy, __global const real *x
 
 /* ----------------------------------------------------------------------- softmax */
 /* softmax_forward: per row r of length c, y = exp(x - max x) / sum exp(x - max x)
- * (refnn.ops.activation.softmax_forward); one work-item per row. */
+ * (refnn.ops.activation.softmax_forward); one work-item per row, y holds the
+ * exponentials between the two passes. */
 __kernel void softmax_forward(__global const real *x, __global real *y,
                               const uint rows, const uint c)
 {
@@ -132,8 +139,8 @@ __kernel void softmax_forward(__global const real *x, __global real *y,
     __global real *yr = y + (size_t)r * c;
     real m = xr[0], s = 0;
     for (uint j = 1; j < c; ++j) m = fmax(m, xr[j]);
-    for (uint j = 0; j < c; ++j) s += exp(xr[j] - m);
-    for (uint j = 0; j < c; ++j) yr[j] = exp(xr[j] - m) / s;
+    for (uint j = 0; j < c; ++j) { yr[j] = exp(xr[j] - m); s += yr[j]; }
+    for (uint j = 0; j < c; ++j) yr[j] /= s;
 }
 
 /* softmax_backward: per row, dx = y * (dy - sum(dy * y))
