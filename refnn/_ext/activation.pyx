@@ -14,7 +14,7 @@ with branch-free helpers (pos, neg, step, clip: the compiler turns them into SIM
 min/max/compare, where an if/else would mispredict on every other random sign).
 """
 from cython.parallel cimport prange
-from libc.math cimport erf, exp, expm1, fabs, fmax, fmin, log, pow, tanh
+from libc.math cimport erf, exp, expm1, fmax, log, pow, tanh
 from libc.stdint cimport uint32_t
 
 ctypedef fused floating:
@@ -357,12 +357,13 @@ def relu_forward(const floating[::1] x, floating[::1] y, double threshold, int n
     equals refnn.ops.activation.relu_forward."""
     cdef Py_ssize_t i, n = x.shape[0]
     cdef int nt = nthreads(n, n_threads)
+    cdef floating t = <floating>threshold
     if threshold > 0:
         for i in prange(n, nogil=True, schedule="static", num_threads=nt):
-            y[i] = <floating>fmin(fmax(x[i], 0.0), threshold)
+            y[i] = clip(x[i], 0, t)
     else:
         for i in prange(n, nogil=True, schedule="static", num_threads=nt):
-            y[i] = x[i] if x[i] > 0 else 0
+            y[i] = 0 if x[i] <= 0 else x[i]          # NaN stays NaN, as in the reference
 
 
 def relu_backward(const floating[::1] dy, const floating[::1] x, floating[::1] dx,

@@ -170,12 +170,13 @@ def test_log_of_non_positive_inputs_is_nan_or_minus_inf(any_backend):
     assert np.isnan(y[0]) and y[1] == -np.inf and y[2] == 0
 
 
-NAN_OPS = [("leaky_relu", {"alpha": 0.1}), ("elu", {}), ("abs", {}), ("hard_tanh", {}),
+NAN_OPS = [("relu", {}), ("relu", {"threshold": 1.5}), ("leaky_relu", {"alpha": 0.1}), ("elu", {}), ("abs", {}), ("hard_tanh", {}),
            ("hard_sigmoid", {}), ("hswish", {}), ("sigmoid", {}), ("gelu", {}),
            ("linear_activation", {"multiplier": 2.0, "free_term": 1.0})]
 
 
-@pytest.mark.parametrize("op,params", NAN_OPS, ids=[op for op, _ in NAN_OPS])
+@pytest.mark.parametrize("op,params", NAN_OPS, ids=[f"{op}{sorted(p.values())}"
+                                                    for op, p in NAN_OPS])
 def test_nan_inputs_give_nan_outputs_as_in_the_reference(any_backend, op, params):
     x = np.array([np.nan, 0.5, -0.5, np.nan], np.float32)    # branch-free kernels too
     y = run(any_backend, op, x, **params)

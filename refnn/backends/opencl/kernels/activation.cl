@@ -12,8 +12,8 @@ __kernel void relu_forward(__global const real *x, __global real *y,
 {
     const uint i = get_global_id(0);
     if (i >= n) return;
-    real v = fmax(x[i], (real)0);
-    y[i] = threshold > 0 ? fmin(v, threshold) : v;
+    const real v = x[i] <= 0 ? (real)0 : x[i];        /* NaN stays NaN (fmax would drop it) */
+    y[i] = (threshold > 0 && v > threshold) ? threshold : v;
 }
 
 /* relu_backward: dx = dy * [0 < x < threshold] */
