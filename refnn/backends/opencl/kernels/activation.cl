@@ -93,7 +93,8 @@ inline real df(const int op, const real x, const real y, const real a, const rea
     case TANH:         return (real)1 - y * y;
     case HARD_SIGMOID: z = a * x + b; return (z > 0 && z < 1) ? a : (real)0;
     case HARD_TANH:    return (x > -1 && x < 1) ? (real)1 : (real)0;
-    case HSWISH:       return x <= -3 ? (real)0 : (x >= 3 ? (real)1 : ((real)2 * x + (real)3) / (real)6);
+    case HSWISH:       return x <= -3 ? (real)0
+                              : (x >= 3 ? (real)1 : ((real)2 * x + (real)3) / (real)6);
     case GELU_SIGMOID: s = sigm(GELU_K * x); return s + GELU_K * x * s * ((real)1 - s);
     case GELU_ERF:     return (real)0.5 * ((real)1 + erf(x * SQRT_HALF))
                               + x * exp((real)-0.5 * x * x) * INV_SQRT_2PI;
