@@ -4,11 +4,8 @@ already check every op's gradient and every backend against the reference).
 Here: dropout's counter-based mask is the same on every backend and across versions,
 identity at inference; softmax rows sum to 1 and survive huge inputs; the parallel
 (large-array) code paths; NaN rather than a crash for powers of negative numbers;
-clear errors for bad parameters and inputs on every backend; OpenCL op codes in sync.
+clear errors for bad parameters and inputs on every backend.
 """
-import re
-from importlib import resources
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -236,14 +233,3 @@ def test_integer_input_is_a_dtype_error_on_the_cpu():
     be = make_backend("cpu")
     with pytest.raises(DTypeError, match="elu: x must have dtype"):
         be.op("elu.forward")(np.ones(3, np.int64))
-
-
-# -------------------------------------------------------------------- op codes
-def test_pointwise_op_codes_agree_between_opencl_wrapper_and_the_cl_file():
-    from refnn.backends.opencl import activation as ocl
-    text = resources.files("refnn.backends.opencl").joinpath(
-        "kernels", "activation.cl").read_text()
-    defines = {name.lower(): int(v) for name, v in
-               re.findall(r"^#define ([A-Z_]+) (\d+)\b", text, flags=re.M)}
-    defines["linear_activation"] = defines.pop("linear")
-    assert ocl.OPS == defines

@@ -1,24 +1,16 @@
 """OpenCL host wrappers of the activation family (kernels in kernels/activation.cl).
 
 Signatures are those of refnn.ops.activation with the backend first; arrays stay on
-the device. Most ops share the ``pointwise_forward``/``pointwise_backward`` kernels,
-selected by an op code (``OPS``, the ``#define``s of activation.cl) and two parameters
-a, b; relu, softmax and dropout have kernels of their own.
+the device. The pointwise kernels ``<op>_forward``/``<op>_backward`` of activation.cl
+share one argument list (x, y, a, b, n / dy, x, y, dx, a, b, n; a, b are the op's
+parameters), so ``_forward``/``_backward`` launch them all; relu, softmax and dropout
+have argument lists of their own.
 """
 import numpy as np
 
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, real
 from refnn.errors import ParameterError, ShapeError
 from refnn.ops import activation as ref
-
-#: op name -> code of the pointwise kernels; equal to the #defines in activation.cl
-OPS = {
-    "leaky_relu": 1, "elu": 2, "sigmoid": 3, "tanh": 4, "hard_sigmoid": 5,
-    "hard_tanh": 6, "hswish": 7, "gelu_sigmoid": 8, "gelu_erf": 9, "abs": 10,
-    "power": 11, "exp": 12, "log": 13, "erf": 14, "linear_activation": 15,
-    "normalizer": 16,
-}
-
 
 def _param(op, name, v):
     """A finite float hyper-parameter, or ParameterError naming the op."""
@@ -53,25 +45,26 @@ def _like(be, op, dy, x, shape=None):
     return dy if dy.shape == shape else dy.reshape(shape)
 
 
-def _forward(be, op, x, code=None, a=0.0, b=0.0):
-    """y = f(x) with the pointwise kernel ``code`` (default: the op's own name)."""
-    code = code or op
+def _forward(be, op, x, kernel=None, a=0.0, b=0.0):
+    """y = f(x) with the pointwise kernels ``<kernel>_forward``/``_backward`` of
+    activation.cl (default kernel: the op's own name)."""
+    kernel = kernel or op
     x = _input(be, op, x)
     y = be.empty(x.shape)
-    be.kernel("activation", "pointwise_forward")(
-        be.queue, global_1d(x.size), (LOCAL_1D,), x.data, y.data, np.int32(OPS[code]),
+    be.kernel("activation", kernel + "_forward")(
+        be.queue, global_1d(x.size), (LOCAL_1D,), x.data, y.data,
         real(be, a), real(be, b), np.uint32(x.size))
-    return y, (op, code, x, y, a, b)
+    return y, (op, kernel, x, y, a, b)
 
 
 def _backward(be, dy, saved):
     """dx = dy * f'(x) with the pointwise kernel saved by _forward."""
-    op, code, x, y, a, b = saved
+    op, kernel, x, y, a, b = saved
     dy = _like(be, op, dy, x)
     dx = be.empty(x.shape)
-    be.kernel("activation", "pointwise_backward")(
+    be.kernel("activation", kernel + "_backward")(
         be.queue, global_1d(x.size), (LOCAL_1D,), dy.data, x.data, y.data, dx.data,
-        np.int32(OPS[code]), real(be, a), real(be, b), np.uint32(x.size))
+        real(be, a), real(be, b), np.uint32(x.size))
     return (dx,)
 
 
@@ -138,7 +131,7 @@ def hswish_forward(be, x):
 
 def gelu_forward(be, x, form="sigmoid"):
     ref.check_gelu(form)
-    return _forward(be, "gelu", x, code="gelu_" + form)
+    return _forward(be, "gelu", x, kernel="gelu_" + form)
 
 
 def abs_forward(be, x):

@@ -27,8 +27,7 @@ __kernel void relu_backward(__global const real *dy, __global const real *x,
 }
 
 /* ---------------------------------------------------------------- pointwise ops
- * Op codes: the same numbers as OPS in refnn/backends/opencl/activation.py
- * (and refnn/_ext/activation.pyx). a, b are the op's parameters. */
+ * Op codes select a formula in f / df; a, b are the op's parameters. */
 #define LEAKY_RELU 1     /* a = alpha */
 #define ELU 2            /* a = alpha */
 #define SIGMOID 3
@@ -108,24 +107,40 @@ inline real df(const int op, const real x, const real y, const real a, const rea
     }
 }
 
-/* pointwise_forward: y[i] = f_op(x[i]; a, b) */
-__kernel void pointwise_forward(__global const real *x, __global real *y, const int op,
-                                const real a, const real b, const uint n)
-{
-    const uint i = get_global_id(0);
-    if (i >= n) return;
-    y[i] = f(op, x[i], a, b);
+/* POINTWISE(name, OP) defines the kernels name_forward: y[i] = f_OP(x[i]; a, b) and
+ * name_backward: dx[i] = dy[i] * f_OP'(x[i]), all with the same arguments. OP is a
+ * compile-time constant, so each kernel holds only its own formula (no switch at run time). */
+#define POINTWISE(name, OP)                                                              \
+__kernel void name##_forward(__global const real *x, __global real *y,                   \
+                             const real a, const real b, const uint n)                   \
+{                                                                                        \
+    const uint i = get_global_id(0);                                                     \
+    if (i < n) y[i] = f(OP, x[i], a, b);                                                 \
+}                                                                                        \
+__kernel void name##_backward(__global const real *dy, __global const real *x,           \
+                              __global const real *y, __global real *dx,                 \
+                              const real a, const real b, const uint n)                  \
+{                                                                                        \
+    const uint i = get_global_id(0);                                                     \
+    if (i < n) dx[i] = dy[i] * df(OP, x[i], y[i], a, b);                                 \
 }
 
-/* pointwise_backward: dx[i] = dy[i] * f_op'(x[i]) */
-__kernel void pointwise_backward(__global const real *dy, __global const real *x,
-                                 __global const real *y, __global real *dx, const int op,
-                                 const real a, const real b, const uint n)
-{
-    const uint i = get_global_id(0);
-    if (i >= n) return;
-    dx[i] = dy[i] * df(op, x[i], y[i], a, b);
-}
+POINTWISE(leaky_relu, LEAKY_RELU)
+POINTWISE(elu, ELU)
+POINTWISE(sigmoid, SIGMOID)
+POINTWISE(tanh, TANH)
+POINTWISE(hard_sigmoid, HARD_SIGMOID)
+POINTWISE(hard_tanh, HARD_TANH)
+POINTWISE(hswish, HSWISH)
+POINTWISE(gelu_sigmoid, GELU_SIGMOID)
+POINTWISE(gelu_erf, GELU_ERF)
+POINTWISE(abs, ABS)
+POINTWISE(power, POWER)
+POINTWISE(exp, EXP)
+POINTWISE(log, LOG)
+POINTWISE(erf, ERF)
+POINTWISE(linear_activation, LINEAR)
+POINTWISE(normalizer, NORMALIZER)
 
 /* ----------------------------------------------------------------------- softmax */
 /* softmax_forward: per row r of length c, y = exp(x - max x) / sum exp(x - max x)
