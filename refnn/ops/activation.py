@@ -8,8 +8,15 @@ The fast paths (refnn/_ext/activation.pyx, refnn/backends/opencl/kernels/activat
 mirror these functions one to one; parameter checks shared by every backend are the
 ``check_*`` helpers at the end of this module.
 """
+import math
+
 import numpy as np
 from scipy.special import erf as _erf
+
+# Python floats (weak scalars under NEP 50): float32 inputs stay float32.
+SQRT2 = math.sqrt(2.0)
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 from refnn.errors import ParameterError, ShapeError
 from refnn.ops._spec import OpSpec
@@ -216,7 +223,7 @@ def gelu_forward(x, form="sigmoid"):
     check_gelu(form)
     if form == "sigmoid":
         return x * _sigmoid(GELU_SIGMOID_K * x), (x, form)
-    return 0.5 * x * (1 + _erf(x / np.sqrt(2))), (x, form)
+    return 0.5 * x * (1 + _erf(x / SQRT2)), (x, form)
 
 
 def gelu_backward(dy, saved):
@@ -226,7 +233,7 @@ def gelu_backward(dy, saved):
     if form == "sigmoid":
         s = _sigmoid(GELU_SIGMOID_K * x)
         return (dy * (s + GELU_SIGMOID_K * x * s * (1 - s)),)
-    d = 0.5 * (1 + _erf(x / np.sqrt(2))) + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+    d = 0.5 * (1 + _erf(x / SQRT2)) + x * np.exp(-0.5 * x * x) / SQRT_2PI
     return (dy * d,)
 
 
@@ -285,7 +292,7 @@ def erf_forward(x):
 def erf_backward(dy, saved):
     """dx = dy * 2 / sqrt(pi) * exp(-x^2)  (real NeoML reads stale memory here)"""
     (x,) = saved
-    return (dy * 2 / np.sqrt(np.pi) * np.exp(-x * x),)
+    return (dy * TWO_OVER_SQRT_PI * np.exp(-x * x),)
 
 
 # ---------------------------------------------------------------------- softmax

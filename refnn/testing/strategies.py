@@ -37,7 +37,7 @@ def arrays(shape, elements=None, dtype=np.float64):
 
 
 def positive_arrays(shape, min_value=0.1, max_value=3.0):
-    return arrays(shape, st.floats(min_value, max_value, width=32))
+    return arrays(shape, st.floats(min_value, max_value))
 
 
 def probabilities(shape):

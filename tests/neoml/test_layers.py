@@ -93,12 +93,6 @@ ELEMENTWISE = [
 
 @pytest.mark.parametrize("name,make,op,params", ELEMENTWISE, ids=[c[0] for c in ELEMENTWISE])
 def test_activation_layer_matches_reference(engine, name, make, op, params, request):
-    if name == "GELU-precise" and engine.backend.name == "reference":
-        # refnn.ops.activation.gelu_forward (erf form) divides by np.sqrt(2), a float64
-        # NumPy scalar: under NumPy 2 (NEP 50) float32 input comes back float64, which
-        # is not a NeoML blob dtype. Strict: passes again the day the op keeps float32.
-        request.applymarker(pytest.mark.xfail(strict=True, raises=TypeError,
-                                              reason="reference gelu(erf) upcasts float32"))
     x7 = np.random.default_rng(1).normal(size=(1, N, 1, 1, 1, 1, CIN)).astype(np.float32)
     if op == "log":
         x7 = np.abs(x7)

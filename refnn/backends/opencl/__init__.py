@@ -220,7 +220,7 @@ class OpenCLBackend(Backend):
         key = (family, name, np.dtype(dtype or self.dtype), tuple(options))
         k = self._kernels.get(key)
         if k is None:
-            k = self._kernels[key] = getattr(self.program(family, dtype, options), name)
+            k = self._kernels[key] = cl.Kernel(self.program(family, dtype, options), name)
         return k
 
     # -------------------------------------------------------------- arrays
