@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import REFNN_NAME
+from tests.neon.conftest import REFNN_NAME
 from refnn.errors import ShapeError
 from refnn.neon.layers import Activation, GeneralizedCost, Sequential
 from refnn.neon.transforms import (Accuracy, CrossEntropyBinary, CrossEntropyMulti, Logistic,

@@ -3,7 +3,7 @@ every neon backend; bad inputs raise errors naming the layer."""
 import numpy as np
 import pytest
 
-from conftest import REFNN_NAME
+from tests.neon.conftest import REFNN_NAME
 from refnn.errors import ParameterError, ShapeError
 from refnn.neon.initializers import Array, Constant, Gaussian
 from refnn.neon.layers import Activation, Affine, Bias, Dropout, Linear, Sequential

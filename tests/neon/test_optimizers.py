@@ -3,7 +3,7 @@ schedules follow neon's formulas."""
 import numpy as np
 import pytest
 
-from conftest import REFNN_NAME
+from tests.neon.conftest import REFNN_NAME
 from refnn.errors import ParameterError
 from refnn.neon.initializers import Array
 from refnn.neon.layers import Bias, Linear
