@@ -15,7 +15,7 @@ from refnn.testing.pytest_plugin import backend_names, make_backend
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                       HealthCheck.data_too_large,
                                                       HealthCheck.filter_too_much])
-settings.register_profile("ci", derandomize=True, max_examples=12, print_blob=True, **_common)
+settings.register_profile("ci", derandomize=True, max_examples=20, print_blob=True, **_common)
 settings.register_profile("dev", max_examples=10, **_common)
 settings.register_profile("nightly", max_examples=300, **_common)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
