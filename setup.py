@@ -21,6 +21,7 @@ EXTENSIONS = {
     "refnn._ext.activation": (["refnn/_ext/activation.pyx"], True),
     "refnn._ext.loss": (["refnn/_ext/loss.pyx"], True),
     "refnn._ext.optim": (["refnn/_ext/optim.pyx"], True),
+    "refnn._ext.conv": (["refnn/_ext/conv.pyx"], True),
 }
 
 DEBUG = os.environ.get("REFNN_CYTHON_DEBUG") == "1"

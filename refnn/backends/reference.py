@@ -5,6 +5,7 @@ The table below is the whole dispatch: op name -> the readable function in refnn
 """
 from refnn.backends.base import HostBackend
 from refnn.ops import activation, dense, loss, optim
+from refnn.ops import conv
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -66,6 +67,9 @@ KERNELS = {
     "binary_cross_entropy.backward": loss.binary_cross_entropy_backward,
     "euclidean.forward": loss.euclidean_forward,
     "euclidean.backward": loss.euclidean_backward,
+    # --- conv
+    "conv2d.forward": conv.conv2d_forward,
+    "conv2d.backward": conv.conv2d_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,

@@ -6,7 +6,7 @@ the tolerance table are all driven from it. A new family module is added to
 """
 import importlib
 
-FAMILIES = ("dense", "activation", "loss", "optim")
+FAMILIES = ("dense", "activation", "loss", "optim", "conv")
 
 
 def all_specs():

@@ -12,6 +12,7 @@ import numpy as np
 
 from refnn.backends.base import BackendError, HostBackend
 from refnn.backends.cpu import activation, dense, loss, optim
+from refnn.backends.cpu import conv
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -73,6 +74,9 @@ KERNELS = {
     "binary_cross_entropy.backward": loss.binary_cross_entropy_backward,
     "euclidean.forward": loss.euclidean_forward,
     "euclidean.backward": loss.euclidean_backward,
+    # --- conv
+    "conv2d.forward": conv.conv2d_forward,
+    "conv2d.backward": conv.conv2d_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,

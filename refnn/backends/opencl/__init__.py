@@ -23,6 +23,7 @@ import pyopencl.tools as cltools
 
 from refnn.backends.base import Backend, BackendError
 from refnn.backends.opencl import _programs, activation, dense, loss, optim
+from refnn.backends.opencl import conv
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -84,6 +85,9 @@ KERNELS = {
     "binary_cross_entropy.backward": loss.binary_cross_entropy_backward,
     "euclidean.forward": loss.euclidean_forward,
     "euclidean.backward": loss.euclidean_backward,
+    # --- conv
+    "conv2d.forward": conv.conv2d_forward,
+    "conv2d.backward": conv.conv2d_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,
