@@ -23,6 +23,7 @@ import pyopencl.tools as cltools
 
 from refnn.backends.base import Backend, BackendError
 from refnn.backends.opencl import _programs, activation, dense, loss, optim
+from refnn.backends.opencl import pool
 from refnn.backends.opencl import conv
 
 KERNELS = {
@@ -88,6 +89,17 @@ KERNELS = {
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,
+    # --- pool (NCHW)
+    "max_pool2d.forward": pool.max_pool2d_forward,
+    "max_pool2d.backward": pool.max_pool2d_backward,
+    "avg_pool2d.forward": pool.avg_pool2d_forward,
+    "avg_pool2d.backward": pool.avg_pool2d_backward,
+    "global_max_pool.forward": pool.global_max_pool_forward,
+    "global_max_pool.backward": pool.global_max_pool_backward,
+    "global_mean_pool.forward": pool.global_mean_pool_forward,
+    "global_mean_pool.backward": pool.global_mean_pool_backward,
+    "global_sum_pool.forward": pool.global_sum_pool_forward,
+    "global_sum_pool.backward": pool.global_sum_pool_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,

@@ -6,7 +6,8 @@ module per family, merged here; the generic tests in tests/ops/test_generic.py d
 from this table, and `refnn coverage` counts an op as gradient-tested when it is here.
 """
 from refnn.testing.op_inputs import activation, dense, loss, optim
+from refnn.testing.op_inputs import pool
 from refnn.testing.op_inputs import conv
 
-INPUTS = {**dense.INPUTS, **activation.INPUTS, **loss.INPUTS, **optim.INPUTS,
+INPUTS = {**dense.INPUTS, **activation.INPUTS, **loss.INPUTS, **optim.INPUTS, **pool.INPUTS,
           **conv.INPUTS}
