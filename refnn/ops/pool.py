@@ -150,12 +150,12 @@ def avg_pool2d_forward(x, kernel=(2, 2), stride=(2, 2), padding=(0, 0),
         "avg_pool2d", x.shape, kernel, stride, padding)
     xp = _pad(x, ph, pw, 0)
     total = sum(_tap(xp, i, j, sh, sw, ho, wo) for i in range(kh) for j in range(kw))
-    count = _window_counts(x.shape, (kh, kw), (sh, sw), (ph, pw), (ho, wo),
+    count = window_counts(x.shape, (kh, kw), (sh, sw), (ph, pw), (ho, wo),
                            count_include_pad)
     return total / count, (x.shape, (kh, kw), (sh, sw), (ph, pw), count)
 
 
-def _window_counts(shape, kernel, stride, padding, out_hw, count_include_pad):
+def window_counts(shape, kernel, stride, padding, out_hw, count_include_pad):
     """(Ho, Wo) divisors: kh kw, or the real pixels in each window."""
     (kh, kw), (sh, sw), (ph, pw), (ho, wo) = kernel, stride, padding, out_hw
     if count_include_pad:

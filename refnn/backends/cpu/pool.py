@@ -58,7 +58,7 @@ def avg_pool2d_forward(x, kernel=(2, 2), stride=(2, 2), padding=(0, 0),
     x = _image("avg_pool2d", x)
     (kh, kw), (sh, sw), (ph, pw), (ho, wo) = ref.check_geometry(
         "avg_pool2d", x.shape, kernel, stride, padding)
-    count = np.ascontiguousarray(ref._window_counts(
+    count = np.ascontiguousarray(ref.window_counts(
         x.shape, (kh, kw), (sh, sw), (ph, pw), (ho, wo), bool(count_include_pad)))
     y = np.empty(x.shape[:2] + (ho, wo), x.dtype)
     geometry = (kh, kw, sh, sw, ph, pw)
