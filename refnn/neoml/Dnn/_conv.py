@@ -1,0 +1,268 @@
+"""Conv: 2-D convolution of channels-last images through refnn's ``conv2d`` op.
+
+Layout at the edge: an input blob (BL, BW, LS, H, W, D, C) is N = BL*BW*LS images of
+H x W pixels with D*C channels, channels last (NHWC). The ``conv2d`` op is NCHW, so the
+layer transposes in (NHWC -> NCHW) and out (NCHW -> NHWC); the output blob is
+(BL, BW, LS, Ho, Wo, 1, F) with, per axis, Ho = (H + 2 p - (1 + d (k - 1))) // s + 1.
+The per-filter free term is the ``bias`` op on the (N*Ho*Wo, F) rows of the output.
+
+Weights are kept in the op's layout: filters (F, C, kh, kw) and free term (F,); the
+``filter`` and ``free_term`` properties show them in NeoML's blob shapes
+(1, F, 1, kh, kw, 1, C) and (F, 1, 1, 1, 1, 1, 1).
+"""
+import numpy as np
+
+from refnn.errors import ParameterError, ShapeError
+from refnn.neoml.Blob import Blob
+from refnn.neoml.Dnn._fully_connected import FullyConnected
+from refnn.neoml.Dnn._layer import Layer
+from refnn.ops.conv import conv2d_geometry
+
+
+def _size_pair(where, what, v, minimum):
+    """(int, int) from an int pair (NeoML's tuples), each >= minimum."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        v = (v, v)
+    if not isinstance(v, (tuple, list)) or len(v) != 2 or any(
+            isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in v):
+        raise ParameterError(f"{where}: {what} must be a tuple of two ints, got {v!r}")
+    if min(v) < minimum:
+        raise ParameterError(f"{where}: {what} must be >= {minimum}, got {tuple(v)!r}")
+    return int(v[0]), int(v[1])
+
+
+def _swap_last(be, is_host, a):
+    """(N, R, C) -> a C-contiguous (N, C, R): one 2-D transpose per image."""
+    if is_host:
+        return np.ascontiguousarray(np.swapaxes(a, 1, 2))
+    N, R, C = a.shape
+    out = be.empty((N, C, R), dtype=a.dtype)
+    for n in range(N):
+        out[n] = be.transpose2d(a[n].copy())       # a[n] starts at an offset: copy first
+    return out
+
+
+class Conv(Layer):
+    """The convolution layer (``Conv(input_layers, filter_count=1, filter_size=(3, 3),
+    stride_size=(1, 1), padding_size=(0, 0), dilation_size=(1, 1),
+    is_zero_free_term=True, name=None)``): one output per input, shared filters.
+
+    Filters are empty (``None``) until the first run, when the network's initializer
+    fills them (fan_in = C*kh*kw; free term: zeros); setting ``filter``/``free_term``
+    before that is allowed and kept. Every input must have the filters' channel count.
+    """
+
+    OPS = ("conv2d", "bias")
+    N_INPUTS = (1, None)
+    N_OUTPUTS = None
+
+    def __init__(self, input_layers, filter_count=1, filter_size=(3, 3), stride_size=(1, 1),
+                 padding_size=(0, 0), dilation_size=(1, 1), is_zero_free_term=True,
+                 name=None):
+        where = f"Conv {name!r}"
+        if isinstance(filter_count, bool) or not isinstance(filter_count, (int, np.integer)) \
+                or filter_count < 1:
+            raise ParameterError(f"{where}: filter_count must be an int > 0, "
+                                 f"got {filter_count!r}")
+        self._filter_count = int(filter_count)
+        self._filter_size = _size_pair(where, "filter_size", filter_size, 1)
+        self._stride_size = _size_pair(where, "stride_size", stride_size, 1)
+        self._padding_size = _size_pair(where, "padding_size", padding_size, 0)
+        self._dilation_size = _size_pair(where, "dilation_size", dilation_size, 1)
+        self._zero_free_term = bool(is_zero_free_term)
+        self._channels = None         # C of the input images (D*C of the blob)
+        self._saved = []
+        super().__init__(input_layers, name)
+
+    # --------------------------------------------------------------- properties
+    @property
+    def filter_count(self):
+        """The number of filters."""
+        return self._filter_count
+
+    @filter_count.setter
+    def filter_count(self, value):
+        self._filter_count = _size_pair(self._where(), "filter_count", (value, value), 1)[0]
+        self._drop_params()
+
+    @property
+    def filter_size(self):
+        """The filter size (height, width)."""
+        return self._filter_size
+
+    @filter_size.setter
+    def filter_size(self, value):
+        self._filter_size = _size_pair(self._where(), "filter_size", value, 1)
+        self._drop_params()
+
+    @property
+    def stride_size(self):
+        """The convolution stride (vertical, horizontal)."""
+        return self._stride_size
+
+    @stride_size.setter
+    def stride_size(self, value):
+        self._stride_size = _size_pair(self._where(), "stride_size", value, 1)
+
+    @property
+    def padding_size(self):
+        """The zero padding on each side (vertical, horizontal)."""
+        return self._padding_size
+
+    @padding_size.setter
+    def padding_size(self, value):
+        self._padding_size = _size_pair(self._where(), "padding_size", value, 0)
+
+    @property
+    def dilation_size(self):
+        """The dilation (vertical, horizontal); (1, 1) is no dilation."""
+        return self._dilation_size
+
+    @dilation_size.setter
+    def dilation_size(self, value):
+        self._dilation_size = _size_pair(self._where(), "dilation_size", value, 1)
+
+    @property
+    def zero_free_term(self):
+        """True: the free term is zero and not trained."""
+        return self._zero_free_term
+
+    @zero_free_term.setter
+    def zero_free_term(self, value):
+        self._zero_free_term = bool(value)
+
+    def _drop_params(self):
+        """A new filter geometry: the old filters no longer fit."""
+        for name in ("filter", "free_term"):
+            self._params.pop(name, None)
+            self._grads.pop(name, None)
+
+    @property
+    def filter(self):
+        """A copy of the filters as a blob (1, F, 1, kh, kw, 1, C); None before the first
+        run unless set."""
+        w = self._params.get("filter")
+        if w is None:
+            return None
+        F, C, kh, kw = w.shape
+        return self._blob_of(self._swap(w.reshape(F, C, kh * kw)), (1, F, 1, kh, kw, 1, C))
+
+    @filter.setter
+    def filter(self, blob):
+        be = self._engine_backend()
+        if blob is None:
+            self._params.pop("filter", None)
+            self._grads.pop("filter", None)
+            return
+        host = self._host_float(blob, "filter")
+        F, (kh, kw) = self._filter_count, self._filter_size
+        s = tuple(int(v) for v in blob.shape)
+        if s[0] * s[1] * s[2] != F or s[3:5] != (kh, kw):
+            raise ShapeError(f"{self._where()}: filter must have shape (1, {F}, 1, {kh}, "
+                             f"{kw}, 1, C), got blob shape {s}")
+        C = s[5] * s[6]
+        w = np.ascontiguousarray(host.reshape(F, kh, kw, C).transpose(0, 3, 1, 2))
+        self._channels = C
+        self._params["filter"] = be.asarray(w, dtype=np.float32)
+        self._grads.pop("filter", None)
+
+    @property
+    def free_term(self):
+        """A copy of the free term as a blob (F, 1, 1, 1, 1, 1, 1); None before the first
+        run unless set."""
+        b = self._params.get("free_term")
+        if b is None:
+            return None
+        return self._blob_of(b, (self._filter_count, 1, 1, 1, 1, 1, 1))
+
+    @free_term.setter
+    def free_term(self, blob):
+        be = self._engine_backend()
+        if blob is None:
+            self._params.pop("free_term", None)
+            self._grads.pop("free_term", None)
+            return
+        host = self._host_float(blob, "free_term")
+        if host.size != self._filter_count:
+            raise ShapeError(f"{self._where()}: free_term must have {self._filter_count} "
+                             f"elements, got blob shape {tuple(blob.shape)}")
+        self._params["free_term"] = be.asarray(host.reshape(-1), dtype=np.float32)
+        self._grads.pop("free_term", None)
+
+    _engine_backend = FullyConnected._engine_backend
+    _host_float = FullyConnected._host_float
+    _blob_of = FullyConnected._blob_of
+    _accumulate = FullyConnected._accumulate
+
+    def _swap(self, a):
+        engine = self._dnn.math_engine
+        return _swap_last(engine.backend, engine.is_host, a)
+
+    @property
+    def _trainable(self):
+        return self._learning_enabled
+
+    # ------------------------------------------------------------------ passes
+    def _init_params(self, be, x):
+        C = int(x.shape[5] * x.shape[6])
+        F, (kh, kw) = self._filter_count, self._filter_size
+        if "filter" not in self._params:
+            fan_in = C * kh * kw
+            w = self._dnn.initializer._draw((F, C, kh, kw), fan_in)
+            self._params["filter"] = be.asarray(w.astype(np.float32), dtype=np.float32)
+            self._channels = C
+        if not self._zero_free_term and "free_term" not in self._params:
+            self._params["free_term"] = be.zeros((F,), dtype=np.float32)
+
+    def _geometry(self, x, w, i):
+        """conv2d's checks with this layer's name, before any kernel runs."""
+        N, (H, W), C = x.shape[0] * x.shape[1] * x.shape[2], x.shape[3:5], \
+            x.shape[5] * x.shape[6]
+        if C != w.shape[1]:
+            raise ShapeError(f"{self._where()}: input {i} must have {w.shape[1]} channels "
+                             f"(Depth*Channels) like the filter, got {C} (blob shape "
+                             f"{tuple(x.shape)})")
+        return conv2d_geometry((N, C, H, W), w.shape, self._stride_size, self._padding_size,
+                               self._dilation_size, where=f"{self._where()} input {i}")
+
+    def _forward(self, be, xs, training):
+        for i, x in enumerate(xs):
+            self._check_float(x, f"input {i}")
+        self._init_params(be, xs[0])
+        w = self._params["filter"]
+        F = w.shape[0]
+        geoms = [self._geometry(x, w, i) for i, x in enumerate(xs)]
+        self._saved, ys = [], []
+        for x, (_, _, _, (Ho, Wo)) in zip(xs, geoms):
+            s = x.shape
+            N, H, W, C = s[0] * s[1] * s[2], s[3], s[4], s[5] * s[6]
+            x4 = self._swap(x.reshape(N, H * W, C)).reshape(N, C, H, W)
+            y, saved_conv = be.op("conv2d.forward")(
+                x4, w, self._stride_size, self._padding_size, self._dilation_size)
+            y = self._swap(y.reshape(N, F, Ho * Wo)).reshape(N * Ho * Wo, F)
+            saved_bias = None
+            if not self._zero_free_term:
+                y, saved_bias = be.op("bias.forward")(y, self._params["free_term"])
+            self._saved.append((s, saved_conv, saved_bias))
+            ys.append(y.reshape(s[:3] + (Ho, Wo, 1, F)))
+        return ys
+
+    def _backward(self, be, dys, need_dx):
+        dxs = []
+        for (x_shape, saved_conv, saved_bias), dy in zip(self._saved, dys):
+            if dy is None:
+                dxs.append(None)
+                continue
+            N = x_shape[0] * x_shape[1] * x_shape[2]
+            _, _, _, Ho, Wo, _, F = dy.shape
+            dy = dy.reshape(N * Ho * Wo, F)
+            if saved_bias is not None:
+                dy, db = be.op("bias.backward")(dy, saved_bias)
+                self._accumulate("free_term", db)
+            dy4 = self._swap(dy.reshape(N, Ho * Wo, F)).reshape(N, F, Ho, Wo)
+            dx, dw = be.op("conv2d.backward")(dy4, saved_conv)
+            self._accumulate("filter", dw)
+            C = x_shape[5] * x_shape[6]
+            dx = self._swap(dx.reshape(N, C, x_shape[3] * x_shape[4]))
+            dxs.append(dx.reshape(x_shape))
+        return dxs
