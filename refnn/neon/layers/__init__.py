@@ -1,7 +1,9 @@
 """neon.layers: Layer, ParameterLayer, CompoundLayer, the MLP layers and containers."""
 from refnn.neon.layers.layer import (Layer, ParameterLayer, CompoundLayer, Linear, Bias,
                                      Affine, Activation, Dropout, GeneralizedCost)
+from refnn.neon.layers.convolution import Convolution, Conv
 from refnn.neon.layers.container import LayerContainer, Sequential
 
 __all__ = ["Layer", "ParameterLayer", "CompoundLayer", "Linear", "Bias", "Affine",
-           "Activation", "Dropout", "GeneralizedCost", "LayerContainer", "Sequential"]
+           "Activation", "Dropout", "GeneralizedCost", "Convolution", "Conv", "LayerContainer",
+           "Sequential"]

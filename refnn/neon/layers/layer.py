@@ -172,7 +172,12 @@ class Linear(ParameterLayer):
 
 
 class Bias(ParameterLayer):
-    """Adds a learned bias b (features, 1) to every sample (refnn's ``bias`` op)."""
+    """Adds a learned bias b (bias_size, 1) to every sample (refnn's ``bias`` op).
+
+    As in neon, bias_size is ``in_shape[0]``: for (C, H, W) samples (convolution
+    outputs) one bias per channel, added over the (C, H*W*N) view of the tensor; for
+    (nfeatures,) samples one per feature.
+    """
 
     OPS = ("bias",)
 
@@ -182,24 +187,33 @@ class Bias(ParameterLayer):
     def configure(self, in_obj):
         super().configure(in_obj)
         self.out_shape = self.in_shape
-        self.bias_size = _nfeatures(self.in_shape)
+        shape = self.in_shape
+        self.bias_size = int(shape[0]) if isinstance(shape, (tuple, list)) else int(shape)
         self.weight_shape = (self.bias_size, 1)
         return self
+
+    def _rows(self, t):
+        """(features, batch) Tensor -> batch-first (N*H*W, bias_size) rows."""
+        a = self.be._contiguous(t)
+        return self.be.rb.transpose2d(a.reshape(self.bias_size, -1))
+
+    def _unrows(self, a, shape):
+        return Tensor(self.be, self.be.rb.transpose2d(a).reshape(shape))
 
     def fprop(self, inputs, inference=False):
         self._check_input(inputs)
         be = self.be
         self.inputs = inputs
         b = self.W.reshape((self.bias_size,))._data
-        y, self._saved = be.rb.op("bias.forward")(be.to_nc(inputs), b)
-        self.outputs = be.from_nc(y)
+        y, self._saved = be.rb.op("bias.forward")(self._rows(inputs), b)
+        self.outputs = self._unrows(y, inputs.shape)
         return self.outputs
 
     def bprop(self, error):
         be = self.be
-        dx, db = be.rb.op("bias.backward")(be.to_nc(error), self._saved)
+        dx, db = be.rb.op("bias.backward")(self._rows(error), self._saved)
         self._store_grad(db)
-        self.deltas = be.from_nc(dx)
+        self.deltas = self._unrows(dx, error.shape)
         return self.deltas
 
 

@@ -1,0 +1,119 @@
+"""Convolution layers (neon.layers.layer.Convolution, Conv) on refnn's ``conv2d`` op.
+
+neon's layout is CHWN: a layer sees a (C*H*W, N) tensor whose samples have shape
+``in_shape`` = (C, H, W) (an ArrayIterator's ``lshape`` or the previous layer's
+``out_shape``). The op is NCHW, so the layer converts at its edge with one 2-D
+transpose each way: (C*H*W, N) -> (N, C*H*W) = NCHW, and the (N, K*P*Q) output back to
+(K*P*Q, N). The filters are neon's W (C*R*S, K) -- the (C, R, S, K) tensor flattened
+-- and the op's filters are its transpose (K, C, R, S).
+"""
+import numpy as np
+
+from refnn.errors import ParameterError, ShapeError
+from refnn.neon.layers.layer import CompoundLayer, ParameterLayer
+from refnn.ops.conv import conv2d_geometry
+
+
+def _hw(where, what, value, keys, default):
+    """neon's int or {'<key>_h': .., '<key>_w': ..} dict -> (h, w)."""
+    if isinstance(value, dict):
+        unknown = set(value) - set(keys)
+        if unknown:
+            raise ParameterError(f"{where}: {what} has unknown keys {sorted(unknown)}; "
+                                 f"expected {list(keys)}")
+        value = tuple(value.get(k, default) for k in keys)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value, value)
+    else:
+        raise ParameterError(f"{where}: {what} must be an int or a dict with keys "
+                             f"{list(keys)}, got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value):
+        raise ParameterError(f"{where}: {what} values must be ints, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+class Convolution(ParameterLayer):
+    """Convolutional layer: K filters of R x S over (C, H, W) samples -> (K, P, Q).
+
+    ``fshape`` = (R, S, K); ``strides``, ``padding``, ``dilation``: an int or a dict
+    ({'str_h', 'str_w'}, {'pad_h', 'pad_w'}, {'dil_h', 'dil_w'}); defaults 1, 0, 1.
+    P = (H + 2 pad_h - dil_h (R - 1) - 1) // str_h + 1, likewise Q. Runs refnn's
+    ``conv2d`` op.
+    """
+
+    OPS = ("conv2d",)
+
+    def __init__(self, fshape, strides={}, padding={}, dilation={}, init=None, bsum=False,
+                 name=None):
+        super().__init__(init, name)
+        where = f"{self.name} (Convolution)"
+        if not isinstance(fshape, (tuple, list)) or len(fshape) != 3 or any(
+                isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+                for v in fshape):
+            raise ParameterError(f"{where}: fshape must be (R, S, K), three ints > 0, "
+                                 f"got {fshape!r}")
+        if bsum:
+            raise ParameterError(f"{where}: bsum (fused batch-norm sums) is not provided")
+        self.fshape = tuple(int(v) for v in fshape)
+        self.strides = _hw(where, "strides", strides, ("str_h", "str_w"), 1)
+        self.padding = _hw(where, "padding", padding, ("pad_h", "pad_w"), 0)
+        self.dilation = _hw(where, "dilation", dilation, ("dil_h", "dil_w"), 1)
+        if min(self.strides) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
+            raise ParameterError(f"{where}: strides and dilation must be >= 1 and padding "
+                                 f">= 0, got strides={self.strides}, padding="
+                                 f"{self.padding}, dilation={self.dilation}")
+        self.nglayer = None
+
+    def __str__(self):
+        return (f"Convolution Layer '{self.name}': {self.in_shape} inputs, "
+                f"{self.out_shape} outputs")
+
+    def configure(self, in_obj):
+        super().configure(in_obj)
+        shape = self.in_shape
+        if not isinstance(shape, (tuple, list)) or len(shape) != 3:
+            raise ShapeError(f"{self.name} (Convolution): needs (C, H, W) samples (give the "
+                             f"data an lshape), got in_shape {shape!r}")
+        R, S, K = self.fshape
+        C, H, W = (int(v) for v in shape)
+        self.in_shape = (C, H, W)
+        _, _, _, (P, Q) = conv2d_geometry(
+            (1, C, H, W), (K, C, R, S), self.strides, self.padding, self.dilation,
+            where=f"{self.name} (Convolution)")
+        self.out_shape = (K, P, Q)
+        self.weight_shape = (C * R * S, K)
+        return self
+
+    def fprop(self, inputs, inference=False):
+        self._check_input(inputs)
+        be, rb = self.be, self.be.rb
+        self.inputs = inputs
+        N = inputs.shape[1]
+        R, S, K = self.fshape
+        x = be.to_nc(inputs).reshape((N,) + self.in_shape)            # NCHW
+        w = rb.transpose2d(self.W._data).reshape(K, self.in_shape[0], R, S)
+        y, self._saved = rb.op("conv2d.forward")(x, w, self.strides, self.padding,
+                                                 self.dilation)
+        self.outputs = be.from_nc(y.reshape(N, -1))
+        return self.outputs
+
+    def bprop(self, error):
+        be, rb = self.be, self.be.rb
+        N = error.shape[1]
+        dy = be.to_nc(error).reshape((N,) + self.out_shape)
+        dx, dw = rb.op("conv2d.backward")(dy, self._saved)
+        self._store_grad(rb.transpose2d(dw.reshape(self.fshape[2], -1)))
+        self.deltas = be.from_nc(dx.reshape(N, -1))
+        return self.deltas
+
+
+class Conv(CompoundLayer):
+    """Convolution -> Bias (one per filter) -> Activation, named "<name>",
+    "<name>_bias", "<name>_<Act>"."""
+
+    def __init__(self, fshape, init, strides={}, padding={}, dilation={}, bias=None,
+                 batch_norm=False, activation=None, name=None):
+        super().__init__(bias=bias, batch_norm=batch_norm, activation=activation, name=name)
+        self.append(Convolution(fshape=fshape, strides=strides, padding=padding,
+                                dilation=dilation, init=init, name=name))
+        self.add_postfilter_layers()
