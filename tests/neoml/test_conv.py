@@ -135,3 +135,32 @@ def test_learn_moves_the_filters(engine):
     assert not np.allclose(conv.free_term.asarray(), b0)
     dnn.run(inputs)
     assert dnn.layers["loss"].last_loss < loss0
+
+
+def test_several_inputs_share_the_filters_and_store_load(engine, tmp_path):
+    rng = np.random.default_rng(4)
+    dnn = neoml.Dnn.Dnn(engine)
+    a, b = neoml.Dnn.Source(dnn, "a"), neoml.Dnn.Source(dnn, "b")
+    conv = neoml.Dnn.Conv([a, b], 2, (2, 2), is_zero_free_term=False, name="conv")
+    neoml.Dnn.Sink((conv, 0), name="ya")
+    neoml.Dnn.Sink((conv, 1), name="yb")
+    xa = rng.normal(0, 1, (1, 2, 1, 3, 4, 1, 3)).astype(np.float32)
+    xb = rng.normal(0, 1, (2, 1, 1, 5, 3, 1, 3)).astype(np.float32)
+    inputs = {"a": _blob(engine, xa), "b": _blob(engine, xb)}
+    out = dnn.run(inputs)
+    filt = conv.filter.asarray(keep_dims=True)
+    w4 = filt.reshape(2, 2, 2, 3).transpose(0, 3, 1, 2).astype(np.float64)
+    for x, name in ((xa, "ya"), (xb, "yb")):
+        n, h, w, c = x.shape[0] * x.shape[1], x.shape[3], x.shape[4], x.shape[6]
+        y4, _ = K.conv2d_forward(x.reshape(n, h, w, c).transpose(0, 3, 1, 2), w4)
+        np.testing.assert_allclose(out[name].asarray(keep_dims=True).reshape(y4.shape[0], -1),
+                                   y4.transpose(0, 2, 3, 1).reshape(y4.shape[0], -1),
+                                   rtol=RTOL, atol=ATOL)
+    dnn.store(str(tmp_path / "conv.pkl"))
+    other = neoml.Dnn.Dnn(engine)
+    other.load(str(tmp_path / "conv.pkl"))
+    again = other.run(inputs)
+    np.testing.assert_allclose(again["ya"].asarray(), out["ya"].asarray(), rtol=1e-6)
+    loaded = other.layers["conv"]
+    assert (loaded.filter_size, loaded.filter_count, loaded.zero_free_term) == ((2, 2), 2,
+                                                                               False)
