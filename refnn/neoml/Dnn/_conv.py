@@ -13,7 +13,6 @@ Weights are kept in the op's layout: filters (F, C, kh, kw) and free term (F,); 
 import numpy as np
 
 from refnn.errors import ParameterError, ShapeError
-from refnn.neoml.Blob import Blob
 from refnn.neoml.Dnn._fully_connected import FullyConnected
 from refnn.neoml.Dnn._layer import Layer
 from refnn.ops.conv import conv2d_geometry
@@ -29,6 +28,12 @@ def _size_pair(where, what, v, minimum):
     if min(v) < minimum:
         raise ParameterError(f"{where}: {what} must be >= {minimum}, got {tuple(v)!r}")
     return int(v[0]), int(v[1])
+
+
+def _filter_count(where, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ParameterError(f"{where}: filter_count must be an int > 0, got {v!r}")
+    return int(v)
 
 
 def _swap_last(be, is_host, a):
@@ -60,11 +65,7 @@ class Conv(Layer):
                  padding_size=(0, 0), dilation_size=(1, 1), is_zero_free_term=True,
                  name=None):
         where = f"Conv {name!r}"
-        if isinstance(filter_count, bool) or not isinstance(filter_count, (int, np.integer)) \
-                or filter_count < 1:
-            raise ParameterError(f"{where}: filter_count must be an int > 0, "
-                                 f"got {filter_count!r}")
-        self._filter_count = int(filter_count)
+        self._filter_count = _filter_count(where, filter_count)
         self._filter_size = _size_pair(where, "filter_size", filter_size, 1)
         self._stride_size = _size_pair(where, "stride_size", stride_size, 1)
         self._padding_size = _size_pair(where, "padding_size", padding_size, 0)
@@ -82,7 +83,7 @@ class Conv(Layer):
 
     @filter_count.setter
     def filter_count(self, value):
-        self._filter_count = _size_pair(self._where(), "filter_count", (value, value), 1)[0]
+        self._filter_count = _filter_count(self._where(), value)
         self._drop_params()
 
     @property
