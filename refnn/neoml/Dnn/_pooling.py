@@ -101,7 +101,9 @@ class _Pool2d(Layer):
 class MaxPooling(_Pool2d):
     """``MaxPooling(input_layers, filter_size=(3, 3), stride_size=(1, 1), name=None)``:
     y = the maximum of each kh x kw window. The gradient goes to the first maximum of
-    each window in row-major order."""
+    each window in row-major order. (Real NeoML's CPU backward sends the gradient of
+    later windows in a row of windows to the wrong row; refnn computes the true
+    gradient.)"""
 
     OP = "max_pool2d"
     OPS = ("max_pool2d",)

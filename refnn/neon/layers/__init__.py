@@ -2,8 +2,10 @@
 from refnn.neon.layers.layer import (Layer, ParameterLayer, CompoundLayer, Linear, Bias,
                                      Affine, Activation, Dropout, GeneralizedCost)
 from refnn.neon.layers.convolution import Convolution, Conv
+from refnn.neon.layers.pooling import Pooling
 from refnn.neon.layers.container import LayerContainer, Sequential
 
 __all__ = ["Layer", "ParameterLayer", "CompoundLayer", "Linear", "Bias", "Affine",
-           "Activation", "Dropout", "GeneralizedCost", "Convolution", "Conv", "LayerContainer",
+           "Activation", "Dropout", "GeneralizedCost", "Convolution", "Conv", "Pooling",
+           "LayerContainer",
            "Sequential"]
