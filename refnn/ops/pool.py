@@ -151,7 +151,7 @@ def avg_pool2d_forward(x, kernel=(2, 2), stride=(2, 2), padding=(0, 0),
     xp = _pad(x, ph, pw, 0)
     total = sum(_tap(xp, i, j, sh, sw, ho, wo) for i in range(kh) for j in range(kw))
     count = window_counts(x.shape, (kh, kw), (sh, sw), (ph, pw), (ho, wo),
-                           count_include_pad)
+                           count_include_pad).astype(x.dtype)
     return total / count, (x.shape, (kh, kw), (sh, sw), (ph, pw), count)
 
 

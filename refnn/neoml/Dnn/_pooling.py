@@ -82,8 +82,6 @@ class _Pool2d(Layer):
         x4 = self._swap(x.reshape(N, H * W, C)).reshape(N, C, H, W)
         y, saved = be.op(self.OP + ".forward")(x4, self._filter_size, self._stride_size,
                                                (0, 0), **self._op_params())
-        if y.dtype != x.dtype:      # the reference avg_pool2d returns float64 for float32
-            y = y.astype(x.dtype)
         self._saved = (s, saved)
         y = self._swap(y.reshape(N, C, Ho * Wo))
         return [y.reshape(s[:3] + (Ho, Wo, 1, C))]

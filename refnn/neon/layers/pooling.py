@@ -108,8 +108,6 @@ class Pooling(Layer):
         else:
             extra = {"count_include_pad": False} if self.op == "avg" else {}
             y, self._saved = rb.op(self._op() + ".forward")(x, *self._geometry, **extra)
-        if y.dtype != x.dtype:      # the reference avg_pool2d returns float64 for float32
-            y = y.astype(x.dtype)
         self.outputs = be.from_nc(y.reshape(N, -1))
         return self.outputs
 
