@@ -29,12 +29,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))      # the repository root: import refnn
 sys.path.insert(0, HERE)                       # import cases
 
-from cases import fc, mlp_epoch  # noqa: E402
+from cases import conv, fc, mlp_epoch, pool  # noqa: E402
 
-#: case name -> module; later issues add conv, lstm, ... here
+#: case name -> module (or a class with VARIANTS, REPEAT, make); later issues add lstm, ... here
 CASES = {
     "fc": fc,
     "mlp_epoch": mlp_epoch,
+    "conv": conv,
+    "conv_first": conv.CONV_FIRST,
+    "pool": pool,
 }
 
 #: paths every case is asked for, in print order; a case may add baselines of its own
