@@ -2,7 +2,7 @@
 
     refnn devices               OpenCL platforms and devices (which one is the default)
     refnn coverage [--json]     op x backend matrix for every op and every API layer
-    refnn train [options]       train an MLP on the bundled digits, through neon or NeoML
+    refnn train [options]       train an MLP or a CNN on the bundled digits, through neon or NeoML
 
 ``refnn train`` is also teaching material: :func:`train_neon` and :func:`train_neoml`
 are the whole training scripts, each written only with its public API.
@@ -205,7 +205,9 @@ def cmd_coverage(args):
 
 
 # ------------------------------------------------------------------------------- train
-TRAIN_DEFAULTS = dict(backend="cpu", epochs=10, batch_size=32, seed=0, hidden=64, api="neon")
+TRAIN_DEFAULTS = dict(backend="cpu", epochs=None, batch_size=32, seed=0, hidden=64, api="neon",
+                      model="mlp")
+EPOCHS = {"mlp": 10, "cnn": 8}         # the default epochs of each model
 
 
 def cmd_train(args):
@@ -215,7 +217,11 @@ def cmd_train(args):
         return 2
     X_train, y_train = load_digits("train", seed=args.seed)
     X_test, y_test = load_digits("test", seed=args.seed)
-    print(f"digits: {len(y_train)} train / {len(y_test)} test images; MLP 64-{args.hidden}-10 "
+    if args.epochs is None:
+        args.epochs = EPOCHS[args.model]
+    network = (f"MLP 64-{args.hidden}-10" if args.model == "mlp" else
+               "CNN conv3x3x16-pool2-conv3x3x32-pool2-fc10")
+    print(f"digits: {len(y_train)} train / {len(y_test)} test images; {network} "
           f"through refnn.{args.api} on the {args.backend} backend")
     start = time.perf_counter()
     train = train_neon if args.api == "neon" else train_neoml
@@ -226,17 +232,18 @@ def cmd_train(args):
 
 
 def train_neon(X_train, y_train, X_test, y_test, args):
-    """The MLP through refnn.neon: a plain neon script (only the imports say refnn).
+    """The MLP or CNN through refnn.neon: a plain neon script (only the imports say refnn).
 
     neon keeps tensors as (features, batch); ArrayIterator copies each minibatch into
-    that layout. Affine = Linear + Bias + activation; the Softmax + CrossEntropyMulti
-    pair back-propagates neon's shortcut delta y - t.
+    that layout (for the CNN, lshape=(1, 8, 8): C, H, W per image). Affine = Linear +
+    Bias + activation, Conv = Convolution + Bias + activation; the Softmax +
+    CrossEntropyMulti pair back-propagates neon's shortcut delta y - t.
     """
     from refnn.neon.backends import gen_backend
     from refnn.neon.callbacks import Callback, Callbacks
     from refnn.neon.data import ArrayIterator
     from refnn.neon.initializers import GlorotUniform
-    from refnn.neon.layers import Affine, GeneralizedCost
+    from refnn.neon.layers import Affine, Conv, GeneralizedCost, Pooling
     from refnn.neon.models import Model
     from refnn.neon.optimizers import GradientDescentMomentum
     from refnn.neon.transforms import CrossEntropyMulti, Misclassification, Rectlin, Softmax
@@ -244,11 +251,18 @@ def train_neon(X_train, y_train, X_test, y_test, args):
     neon_backend = {"reference": "reference", "cpu": "cpu", "opencl": "gpu"}[args.backend]
     gen_backend(backend=neon_backend, batch_size=args.batch_size, rng_seed=args.seed,
                 device_id=args.device)
-    train = ArrayIterator(X_train, y_train, nclass=10)
-    test = ArrayIterator(X_test, y_test, nclass=10)
+    lshape = (1, 8, 8) if args.model == "cnn" else None
+    train = ArrayIterator(X_train, y_train, nclass=10, lshape=lshape)
+    test = ArrayIterator(X_test, y_test, nclass=10, lshape=lshape)
 
-    mlp = Model([Affine(nout=args.hidden, init=GlorotUniform(), activation=Rectlin()),
-                 Affine(nout=10, init=GlorotUniform(), activation=Softmax())])
+    if args.model == "mlp":
+        layers = [Affine(nout=args.hidden, init=GlorotUniform(), activation=Rectlin())]
+    else:   # 1x8x8 -> 16x8x8 -> 16x4x4 -> 32x4x4 -> 32x2x2
+        layers = [Conv((3, 3, 16), init=GlorotUniform(), padding=1, activation=Rectlin()),
+                  Pooling(2, op="max"),
+                  Conv((3, 3, 32), init=GlorotUniform(), padding=1, activation=Rectlin()),
+                  Pooling(2, op="max")]
+    net = Model(layers + [Affine(nout=10, init=GlorotUniform(), activation=Softmax())])
     cost = GeneralizedCost(costfunc=CrossEntropyMulti())
     optimizer = GradientDescentMomentum(learning_rate=0.1, momentum_coef=0.9)
 
@@ -259,18 +273,19 @@ def train_neon(X_train, y_train, X_test, y_test, args):
             accuracy = 1 - float(model.eval(test, metric=Misclassification())[0])
             report_epoch(epoch, float(model.total_cost.get()[0, 0]), accuracy)
 
-    callbacks = Callbacks(mlp, progress_bar=not args.no_progress)
+    callbacks = Callbacks(net, progress_bar=not args.no_progress)
     callbacks.add_callback(EpochReport())
-    mlp.fit(train, cost=cost, optimizer=optimizer, num_epochs=args.epochs,
+    net.fit(train, cost=cost, optimizer=optimizer, num_epochs=args.epochs,
             callbacks=callbacks)
-    return 1 - float(mlp.eval(test, metric=Misclassification())[0])
+    return 1 - float(net.eval(test, metric=Misclassification())[0])
 
 
 def train_neoml(X_train, y_train, X_test, y_test, args):
-    """The MLP through refnn.neoml: a plain NeoML script (``import refnn.neoml as neoml``).
+    """The MLP or CNN through refnn.neoml: a plain NeoML script (``import refnn.neoml as neoml``).
 
     NeoML blobs are 7-D, (BatchLength, BatchWidth, ListSize, Height, Width, Depth,
-    Channels): a minibatch of n digits is (1, n, 1, 1, 1, 1, 64) and its labels are
+    Channels): a minibatch of n digits is (1, n, 1, 1, 1, 1, 64) for the MLP, or
+    (1, n, 1, 8, 8, 1, 1) images for the CNN (the same memory), and its labels are
     (1, n, 1, 1, 1, 1, 1) int32 class indices. CrossEntropyLoss applies the softmax itself.
     """
     import numpy as np
@@ -284,8 +299,18 @@ def train_neoml(X_train, y_train, X_test, y_test, args):
     dnn = neoml.Dnn.Dnn(engine, random=neoml.Random.Random(args.seed))
     data = neoml.Dnn.Source(dnn, "data")
     labels = neoml.Dnn.Source(dnn, "labels")
-    hidden = neoml.Dnn.ReLU(neoml.Dnn.FullyConnected(data, args.hidden, name="fc1"),
-                            name="relu")
+    if args.model == "mlp":
+        hidden = neoml.Dnn.ReLU(neoml.Dnn.FullyConnected(data, args.hidden, name="fc1"),
+                                name="relu")
+        shape = (1, 1, 1, 64)                            # H, W, D, C of one digit
+    else:   # 8x8x1 -> 8x8x16 -> 4x4x16 -> 4x4x32 -> 2x2x32
+        hidden = data
+        for i, filters in enumerate((16, 32), 1):
+            hidden = neoml.Dnn.ReLU(neoml.Dnn.Conv(hidden, filters, (3, 3), padding_size=(1, 1),
+                                                   is_zero_free_term=False, name=f"conv{i}"),
+                                    name=f"relu{i}")
+            hidden = neoml.Dnn.MaxPooling(hidden, (2, 2), (2, 2), name=f"pool{i}")
+        shape = (8, 8, 1, 1)
     scores = neoml.Dnn.FullyConnected(hidden, 10, name="fc2")
     loss = neoml.Dnn.CrossEntropyLoss((scores, labels), name="loss")
     output = neoml.Dnn.Sink(scores, "scores")
@@ -293,7 +318,7 @@ def train_neoml(X_train, y_train, X_test, y_test, args):
 
     def inputs(X, y):
         n = len(y)
-        return {"data": neoml.Blob.asblob(engine, X, (1, n, 1, 1, 1, 1, X.shape[1])),
+        return {"data": neoml.Blob.asblob(engine, X, (1, n, 1, *shape)),
                 "labels": neoml.Blob.asblob(engine, y.astype(np.int32), (1, n, 1, 1, 1, 1, 1))}
 
     def held_out_accuracy():
@@ -339,17 +364,20 @@ def build_parser():
     p.set_defaults(func=cmd_coverage)
 
     d = TRAIN_DEFAULTS
-    p = sub.add_parser("train", help="train an MLP on the bundled digits")
+    p = sub.add_parser("train", help="train an MLP or a CNN on the bundled digits")
     p.add_argument("-b", "--backend", choices=BACKENDS, default=d["backend"],
                    help=f"backend (default {d['backend']})")
     p.add_argument("-e", "--epochs", type=_positive, default=d["epochs"],
-                   help=f"epochs (default {d['epochs']})")
+                   help=f"epochs (default {EPOCHS['mlp']} for the MLP, "
+                   f"{EPOCHS['cnn']} for the CNN)")
     p.add_argument("-z", "--batch-size", type=_positive, default=d["batch_size"],
                    help=f"mini-batch size (default {d['batch_size']})")
     p.add_argument("-r", "--seed", type=int, default=d["seed"],
                    help=f"seed of the data split and weights (default {d['seed']})")
     p.add_argument("--hidden", type=_positive, default=d["hidden"],
                    help=f"hidden units (default {d['hidden']})")
+    p.add_argument("--model", choices=("mlp", "cnn"), default=d["model"],
+                   help="a 64-hidden-10 MLP or a small LeNet-style CNN (default mlp)")
     p.add_argument("--api", choices=APIS, default=d["api"], help=f"default {d['api']}")
     p.add_argument("--device", default=None,
                    help="OpenCL device for -b opencl (index or 'platform:device', "

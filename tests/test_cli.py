@@ -168,10 +168,30 @@ def test_backends_train_the_same_network(api):
 def test_default_training_reaches_90_percent(api):
     code, _, err, epochs = train("--api", api, "--no-progress")
     assert code == 0, err
-    assert len(epochs) == cli.TRAIN_DEFAULTS["epochs"]
+    assert len(epochs) == cli.EPOCHS["mlp"]
     assert epochs[-1][1] < epochs[0][1]          # the training cost went down
     assert epochs[-1][2] >= 0.90
     assert "Epoch" not in err                    # --no-progress
+
+
+@pytest.mark.parametrize("api", ["neon", "neoml"])
+@pytest.mark.parametrize("backend", ["cpu", "opencl"])
+def test_cnn_learns_in_one_epoch(api, backend):
+    code, out, err, epochs = train("--model", "cnn", "-e", "1", "-z", "64", "-b", backend,
+                                   "--api", api, "--no-progress")
+    assert code == 0, err
+    assert "CNN" in out and [e for e, _, _ in epochs] == [0], out
+    _, cost, accuracy = epochs[0]
+    assert 0 < cost < 2.3      # below log(10)
+    assert accuracy > 0.5      # chance is 0.1
+
+
+def test_default_cnn_training_reaches_95_percent():
+    code, _, err, epochs = train("--model", "cnn", "--no-progress")
+    assert code == 0, err
+    assert len(epochs) == cli.EPOCHS["cnn"]
+    assert epochs[-1][1] < epochs[0][1]
+    assert epochs[-1][2] >= 0.95
 
 
 def test_train_rejects_a_device_without_opencl(capsys):
