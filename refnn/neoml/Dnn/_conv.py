@@ -171,28 +171,17 @@ class Conv(Layer):
     def free_term(self):
         """A copy of the free term as a blob (F, 1, 1, 1, 1, 1, 1); None before the first
         run unless set."""
-        b = self._params.get("free_term")
-        if b is None:
-            return None
-        return self._blob_of(b, (self._filter_count, 1, 1, 1, 1, 1, 1))
+        return self._free_term_blob(self._filter_count)
 
     @free_term.setter
     def free_term(self, blob):
-        be = self._engine_backend()
-        if blob is None:
-            self._params.pop("free_term", None)
-            self._grads.pop("free_term", None)
-            return
-        host = self._host_float(blob, "free_term")
-        if host.size != self._filter_count:
-            raise ShapeError(f"{self._where()}: free_term must have {self._filter_count} "
-                             f"elements, got blob shape {tuple(blob.shape)}")
-        self._params["free_term"] = be.asarray(host.reshape(-1), dtype=np.float32)
-        self._grads.pop("free_term", None)
+        self._set_free_term(blob, self._filter_count)
 
     _engine_backend = FullyConnected._engine_backend
     _host_float = FullyConnected._host_float
     _blob_of = FullyConnected._blob_of
+    _free_term_blob = FullyConnected._free_term_blob
+    _set_free_term = FullyConnected._set_free_term
     _accumulate = FullyConnected._accumulate
 
     def _swap(self, a):

@@ -87,24 +87,29 @@ class FullyConnected(Layer):
     def free_term(self):
         """A copy of the free term as a blob (n_out, 1, 1, 1, 1, 1, 1); None before the
         first run unless set."""
-        b = self._params.get("free_term")
-        if b is None:
-            return None
-        return self._blob_of(b, (self._element_count, 1, 1, 1, 1, 1, 1))
+        return self._free_term_blob(self._element_count)
 
     @free_term.setter
     def free_term(self, blob):
+        self._set_free_term(blob, self._element_count)
+
+    def _free_term_blob(self, n):
+        """The free term as an (n, 1, 1, 1, 1, 1, 1) blob copy, or None (shared with Conv)."""
+        b = self._params.get("free_term")
+        return None if b is None else self._blob_of(b, (n, 1, 1, 1, 1, 1, 1))
+
+    def _set_free_term(self, blob, n):
+        """Set (or with None, drop) the n-element free term; its gradient is discarded."""
         be = self._engine_backend()
+        self._grads.pop("free_term", None)
         if blob is None:
             self._params.pop("free_term", None)
-            self._grads.pop("free_term", None)
             return
         host = self._host_float(blob, "free_term")
-        if host.size != self._element_count:
-            raise ShapeError(f"{self._where()}: free_term must have {self._element_count} "
+        if host.size != n:
+            raise ShapeError(f"{self._where()}: free_term must have {n} "
                              f"elements, got blob shape {tuple(blob.shape)}")
         self._params["free_term"] = be.asarray(host.reshape(-1), dtype=np.float32)
-        self._grads.pop("free_term", None)
 
     def _engine_backend(self):
         if self._dnn is None:
