@@ -22,7 +22,7 @@ import pyopencl.array as cla
 import pyopencl.tools as cltools
 
 from refnn.backends.base import Backend, BackendError
-from refnn.backends.opencl import _programs, activation, dense, loss, optim
+from refnn.backends.opencl import _pocl, _programs, activation, dense, loss, optim
 from refnn.backends.opencl import pool
 from refnn.backends.opencl import conv
 
@@ -194,6 +194,7 @@ def _context_for(dev):
     with _CTX_LOCK:
         ctx = _CONTEXTS.get(dev.int_ptr)
         if ctx is None:
+            _pocl.fix_unknown_cpu(dev)      # PoCL 3.0 on a CPU its LLVM does not know
             ctx = _CONTEXTS[dev.int_ptr] = cl.Context([dev])
         return ctx
 
