@@ -7,6 +7,7 @@ from refnn.backends.base import HostBackend
 from refnn.ops import activation, dense, loss, optim
 from refnn.ops import pool
 from refnn.ops import conv
+from refnn.ops import norm
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -82,6 +83,15 @@ KERNELS = {
     "global_mean_pool.backward": pool.global_mean_pool_backward,
     "global_sum_pool.forward": pool.global_sum_pool_forward,
     "global_sum_pool.backward": pool.global_sum_pool_backward,
+    # --- norm
+    "batch_norm.forward": norm.batch_norm_forward,
+    "batch_norm.backward": norm.batch_norm_backward,
+    "batch_norm_infer.forward": norm.batch_norm_infer_forward,
+    "batch_norm_infer.backward": norm.batch_norm_infer_backward,
+    "layer_norm.forward": norm.layer_norm_forward,
+    "layer_norm.backward": norm.layer_norm_backward,
+    "lrn.forward": norm.lrn_forward,
+    "lrn.backward": norm.lrn_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,
