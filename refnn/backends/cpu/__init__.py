@@ -98,6 +98,15 @@ KERNELS = {
     "global_sum_pool.forward": pool.global_sum_pool_forward,
     "global_sum_pool.backward": pool.global_sum_pool_backward,
     # --- optim
+    # --- norm (batch_norm: (N, C), outputs (y, mean, var); lrn: NCHW)
+    "batch_norm.forward": norm.batch_norm_forward,
+    "batch_norm.backward": norm.batch_norm_backward,
+    "batch_norm_infer.forward": norm.batch_norm_infer_forward,
+    "batch_norm_infer.backward": norm.batch_norm_infer_backward,
+    "layer_norm.forward": norm.layer_norm_forward,
+    "layer_norm.backward": norm.layer_norm_backward,
+    "lrn.forward": norm.lrn_forward,
+    "lrn.backward": norm.lrn_backward,
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,
     "adagrad.update": optim.adagrad_update,
