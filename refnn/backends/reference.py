@@ -7,6 +7,7 @@ from refnn.backends.base import HostBackend
 from refnn.ops import activation, dense, loss, optim
 from refnn.ops import pool
 from refnn.ops import conv
+from refnn.ops import recurrent
 from refnn.ops import norm
 
 KERNELS = {
@@ -69,6 +70,13 @@ KERNELS = {
     "binary_cross_entropy.backward": loss.binary_cross_entropy_backward,
     "euclidean.forward": loss.euclidean_forward,
     "euclidean.backward": loss.euclidean_backward,
+    # --- recurrent (time-major (T, N, I))
+    "rnn.forward": recurrent.rnn_forward,
+    "rnn.backward": recurrent.rnn_backward,
+    "lstm.forward": recurrent.lstm_forward,
+    "lstm.backward": recurrent.lstm_backward,
+    "gru.forward": recurrent.gru_forward,
+    "gru.backward": recurrent.gru_backward,
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,

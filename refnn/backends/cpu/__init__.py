@@ -22,6 +22,7 @@ from refnn.backends.base import BackendError, HostBackend  # noqa: E402
 from refnn.backends.cpu import activation, dense, loss, optim
 from refnn.backends.cpu import pool
 from refnn.backends.cpu import conv
+from refnn.backends.cpu import recurrent
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -83,6 +84,13 @@ KERNELS = {
     "binary_cross_entropy.backward": loss.binary_cross_entropy_backward,
     "euclidean.forward": loss.euclidean_forward,
     "euclidean.backward": loss.euclidean_backward,
+    # --- recurrent (time-major (T, N, I))
+    "rnn.forward": recurrent.rnn_forward,
+    "rnn.backward": recurrent.rnn_backward,
+    "lstm.forward": recurrent.lstm_forward,
+    "lstm.backward": recurrent.lstm_backward,
+    "gru.forward": recurrent.gru_forward,
+    "gru.backward": recurrent.gru_backward,
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,

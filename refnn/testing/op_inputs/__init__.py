@@ -8,9 +8,11 @@ from this table, and `refnn coverage` counts an op as gradient-tested when it is
 from refnn.testing.op_inputs import activation, dense, loss, optim
 from refnn.testing.op_inputs import pool
 from refnn.testing.op_inputs import conv
+from refnn.testing.op_inputs import recurrent
 from refnn.testing.op_inputs import channelwise
 from refnn.testing.op_inputs import norm
 
 INPUTS = {**dense.INPUTS, **activation.INPUTS, **loss.INPUTS, **optim.INPUTS, **pool.INPUTS,
           **conv.INPUTS, **norm.INPUTS,
-          **channelwise.INPUTS}
+          **channelwise.INPUTS,
+          **recurrent.INPUTS}

@@ -1,0 +1,159 @@
+"""cpu wrappers of the recurrent family: validate, allocate, call refnn._ext.recurrent.
+
+Signatures and return conventions are those of refnn.ops.recurrent (time-major x
+(T, N, I), weights (G*H, I) and (G*H, H), free term (G*H,), optional h0/c0). Shapes are
+checked by refnn.ops.recurrent.check_sequence -- the reference's rules and messages.
+
+Structure: everything that does not depend on the recurrence is one BLAS GEMM over all
+T*N rows (the input projection x w^T + b before the loop; dx = dZ w, dw = dZ^T X,
+du = dZ^T Hprev and db = column sums of dZ after it). The kernels run the time loop: one
+recurrent GEMM per step and the fused gate math.
+"""
+import numpy as np
+
+from refnn._ext import dense as _dense
+from refnn._ext import recurrent as _k
+from refnn.backends.cpu._common import float_input, n_threads
+from refnn.errors import ShapeError
+from refnn.ops.recurrent import check_activation, check_sequence
+
+
+def _inputs(op, x, w, u, b, h0=None, c0=None):
+    """C-contiguous arrays of x's dtype, shapes checked; returns (arrays, (T, N, I, H))."""
+    x = float_input(op, "x", x)
+    w, u, b = (float_input(op, n, a, x.dtype) for n, a in (("w", w), ("u", u), ("b", b)))
+    h0 = None if h0 is None else float_input(op, "h0", h0, x.dtype)
+    c0 = None if c0 is None else float_input(op, "c0", c0, x.dtype)
+    dims = check_sequence(op, x.shape, w.shape, u.shape, b.shape,
+                          None if h0 is None else h0.shape, None if c0 is None else c0.shape)
+    return (x, w, u, b, h0, c0), dims
+
+
+def _projection(x, w, b):
+    """x_t w^T + b for every step as one GEMM: (T, N, G*H)."""
+    T, N, I = x.shape
+    out = np.empty((T, N, w.shape[0]), x.dtype)
+    out2 = out.reshape(T * N, -1)
+    out2[...] = b
+    _dense.gemm(x.reshape(T * N, I), w.T, out2, 1.0, 1.0)
+    return out
+
+
+def _state(s, N, H, dtype):
+    return np.zeros((N, H), dtype) if s is None else s
+
+
+def _douts(op, d, what, shape, dtype):
+    d = float_input(op, what, d, dtype)
+    if d.shape != shape:
+        raise ShapeError(f"{op}: {what} must have shape {shape}, got {d.shape}")
+    return d
+
+
+def _weight_grads(dz, x, w, hs, h0, reverse, rh=None):
+    """dx, dw, du, db from the pre-activation gradients dz (T, N, G*H) of every step.
+
+    du = sum_t dz_t^T hprev_t with hprev = hs shifted by one step (h0 first): two GEMMs
+    on contiguous slices instead of a copy. For the gru, the n-block's recurrent
+    product took r * h, so its rows of du use rh (T, N, H) instead.
+    """
+    T, N, I = x.shape
+    H = hs.shape[2]
+    GH = dz.shape[2]
+    dz2 = dz.reshape(T * N, GH)
+    dx = np.empty_like(x)
+    _dense.gemm(dz2, w, dx.reshape(T * N, I), 1.0, 0.0)
+    dw = np.empty_like(w)
+    _dense.gemm(dz2.T, x.reshape(T * N, I), dw, 1.0, 0.0)
+    db = np.empty(GH, x.dtype)
+    _dense.col_sum(dz2, db, n_threads())
+    du = np.zeros((GH, H), x.dtype)
+    rows = GH if rh is None else GH - H          # gru: the z, r rows only
+    dzr = dz if rh is None else np.ascontiguousarray(dz[:, :, :rows])
+    first, rest = (T - 1, slice(0, T - 1)) if reverse else (0, slice(1, T))
+    prev = slice(1, T) if reverse else slice(0, T - 1)
+    if T > 1:
+        _dense.gemm(dzr[rest].reshape(-1, rows).T, hs[prev].reshape(-1, H), du[:rows],
+                    1.0, 0.0)
+    if h0 is not None:
+        _dense.gemm(dzr[first].T, h0, du[:rows], 1.0, 1.0)
+    if rh is not None:
+        dn = np.ascontiguousarray(dz[:, :, rows:]).reshape(T * N, H)
+        _dense.gemm(dn.T, rh.reshape(T * N, H), du[rows:], 1.0, 0.0)
+    return dx, dw, du, db
+
+
+# ----------------------------------------------------------------------------- rnn
+def rnn_forward(x, w, u, b, h0=None, activation="tanh", reverse=False):
+    """hs = rnn(x) (refnn.ops.recurrent.rnn_forward): projection GEMM, then the loop."""
+    (x, w, u, b, h0, _), (T, N, I, H) = _inputs("rnn", x, w, u, b, h0)
+    check_activation("rnn", activation)
+    hs = _projection(x, w, b)
+    _k.rnn_forward(hs, u, _state(h0, N, H, x.dtype), activation == "relu", bool(reverse),
+                   n_threads())
+    return hs, (x, w, u, h0, hs, activation == "relu", bool(reverse))
+
+
+def rnn_backward(dhs, saved):
+    """(dx, dw, du, db, dh0) of rnn (refnn.ops.recurrent.rnn_backward)."""
+    x, w, u, h0, hs, relu, reverse = saved
+    dhs = _douts("rnn", dhs, "dhs", hs.shape, hs.dtype)
+    dz = np.empty_like(hs)
+    dh = np.zeros(hs.shape[1:], hs.dtype)
+    _k.rnn_backward(dhs, hs, u, dz, dh, relu, reverse, n_threads())
+    return (*_weight_grads(dz, x, w, hs, h0, reverse), None if h0 is None else dh)
+
+
+# ---------------------------------------------------------------------------- lstm
+def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False):
+    """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward)."""
+    (x, w, u, b, h0, c0), (T, N, I, H) = _inputs("lstm", x, w, u, b, h0, c0)
+    gates = _projection(x, w, b)
+    hs = np.empty((T, N, H), x.dtype)
+    cs = np.empty((T, N, H), x.dtype)
+    _k.lstm_forward(gates, u, _state(h0, N, H, x.dtype), _state(c0, N, H, x.dtype),
+                    hs, cs, bool(reverse), n_threads())
+    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, bool(reverse))
+
+
+def lstm_backward(douts, saved):
+    """(dx, dw, du, db, dh0, dc0) of lstm (refnn.ops.recurrent.lstm_backward);
+    douts = (dhs, dcs)."""
+    x, w, u, h0, c0, hs, cs, gates, reverse = saved
+    if not isinstance(douts, (tuple, list)) or len(douts) != 2:
+        raise ShapeError("lstm: the upstream gradient must be a pair (dhs, dcs) for the "
+                         "two outputs (hs, cs)")
+    dhs = _douts("lstm", douts[0], "dhs", hs.shape, hs.dtype)
+    dcs = _douts("lstm", douts[1], "dcs", hs.shape, hs.dtype)
+    N, H = hs.shape[1:]
+    dz = np.empty_like(gates)
+    dh, dc = np.zeros((N, H), hs.dtype), np.zeros((N, H), hs.dtype)
+    _k.lstm_backward(dhs, dcs, gates, cs, _state(c0, N, H, hs.dtype), u, dz, dh, dc,
+                     reverse, n_threads())
+    return (*_weight_grads(dz, x, w, hs, h0, reverse), None if h0 is None else dh,
+            None if c0 is None else dc)
+
+
+# ----------------------------------------------------------------------------- gru
+def gru_forward(x, w, u, b, h0=None, reverse=False):
+    """hs = gru(x) (refnn.ops.recurrent.gru_forward)."""
+    (x, w, u, b, h0, _), (T, N, I, H) = _inputs("gru", x, w, u, b, h0)
+    gates = _projection(x, w, b)
+    hs = np.empty((T, N, H), x.dtype)
+    rh = np.empty((T, N, H), x.dtype)
+    _k.gru_forward(gates, u, _state(h0, N, H, x.dtype), hs, rh, bool(reverse), n_threads())
+    return hs, (x, w, u, h0, hs, gates, rh, bool(reverse))
+
+
+def gru_backward(dhs, saved):
+    """(dx, dw, du, db, dh0) of gru (refnn.ops.recurrent.gru_backward)."""
+    x, w, u, h0, hs, gates, rh, reverse = saved
+    dhs = _douts("gru", dhs, "dhs", hs.shape, hs.dtype)
+    N, H = hs.shape[1:]
+    dz = np.empty_like(gates)
+    dh = np.zeros((N, H), hs.dtype)
+    scratch = np.empty((2, N, H), hs.dtype)
+    _k.gru_backward(dhs, gates, hs, _state(h0, N, H, hs.dtype), u, dz, dh, scratch[0],
+                    scratch[1], reverse, n_threads())
+    return (*_weight_grads(dz, x, w, hs, h0, reverse, rh), None if h0 is None else dh)
+

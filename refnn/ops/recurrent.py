@@ -1,0 +1,289 @@
+"""Recurrent family: simple RNN, LSTM and GRU over a whole sequence, with backpropagation
+through time (BPTT).
+
+Canonical layout (time-major): the input ``x`` is (T, N, I) -- T time steps of a batch of
+N vectors of I features; every op returns all hidden states ``hs`` (T, N, H). Weights of a
+cell with G gate blocks (G = 1 for rnn, 4 for lstm, 3 for gru) are
+
+    w (G*H, I)   input weights        u (G*H, H)   recurrent weights    b (G*H,)  free term
+
+row block k of w, u and b belongs to gate k (the order is NeoML's, given per op below).
+NeoML keeps one free term for the input and one for the recurrent product; they are only
+ever added, so the op takes their sum ``b`` and the facades hand ``db`` to both.
+
+Initial state: ``h0`` (N, H) (and ``c0`` (N, H) for the lstm) are optional positional
+inputs; ``None`` (the default) means zeros, and the backward then returns ``None`` for
+them. ``reverse=True`` runs the recurrence from the last step to the first (step t then
+follows step t + 1); the outputs stay in place: ``hs[t]`` is still the state at input t.
+
+Forward, one step (``h`` is the previous state in processing order):
+
+    z_t = x_t w^T + h u^T + b            the G*H pre-activations of the gates
+
+BPTT is the backward pass of the unrolled loop: walk the steps in the opposite order,
+carrying ``dh`` (the gradient reaching the previous state through u) from step to step:
+
+    dz_t = (dhs[t] + dh_next) * (gate derivatives)     dh_next = dz_t u
+    dx_t = dz_t w      dw = sum_t dz_t^T x_t      du = sum_t dz_t^T h_{t-1}      db = sum_t,n dz_t
+
+The fast paths do exactly this, but the input projection of all steps (and dx, dw, du,
+db) is one matrix product over the T*N rows instead of T small ones.
+
+``check_sequence`` is the one validation: every path calls it before any kernel runs.
+"""
+import numpy as np
+
+from refnn.errors import ParameterError, ShapeError
+from refnn.ops._spec import OpSpec
+
+#: gate blocks per op, and their names in row order of w, u and b
+GATES = {"rnn": ("h",), "lstm": ("g", "f", "i", "o"), "gru": ("z", "r", "n")}
+ACTIVATIONS = ("tanh", "relu")
+
+
+def check_sequence(op, x_shape, w_shape, u_shape, b_shape, h0_shape=None, c0_shape=None):
+    """Validate the shapes of a recurrent op; return (T, N, I, H).
+
+    Raises ShapeError (naming ``op``) for a wrong rank, an empty sequence, batch, input
+    or hidden size (hidden size 0 included), weights that do not fit x or each other,
+    and an initial state that is not (N, H).
+    """
+    G = len(GATES[op])
+    x_shape, w_shape, u_shape, b_shape = (tuple(s) for s in (x_shape, w_shape, u_shape,
+                                                              b_shape))
+    if len(x_shape) != 3:
+        raise ShapeError(f"{op}: x must be a time-major sequence of shape (T, N, I), "
+                         f"got shape {x_shape}")
+    T, N, I = x_shape
+    if min(x_shape) < 1:
+        raise ShapeError(f"{op}: x (T, N, I) needs T, N, I >= 1, got {x_shape}")
+    if len(u_shape) != 2 or u_shape[0] != G * u_shape[1]:
+        raise ShapeError(f"{op}: u must have shape ({G}*H, H) (recurrent weights of "
+                         f"{G} gate block{'s' if G > 1 else ''}), got {u_shape}")
+    H = u_shape[1]
+    if H < 1:
+        raise ShapeError(f"{op}: the hidden size must be >= 1, got u of shape {u_shape}")
+    if w_shape != (G * H, I):
+        raise ShapeError(f"{op}: w must have shape {(G * H, I)} for x {x_shape} and "
+                         f"hidden size {H}, got {w_shape}")
+    if b_shape != (G * H,):
+        raise ShapeError(f"{op}: b must have shape {(G * H,)}, got {b_shape}")
+    for name, s in (("h0", h0_shape), ("c0", c0_shape)):
+        if s is not None and tuple(s) != (N, H):
+            raise ShapeError(f"{op}: the initial state {name} must have shape {(N, H)} "
+                             f"(batch, hidden), got {tuple(s)}")
+    return T, N, I, H
+
+
+def check_activation(op, activation):
+    if activation not in ACTIVATIONS:
+        raise ParameterError(f"{op}: activation must be one of {ACTIVATIONS}, "
+                             f"got {activation!r}")
+
+
+def steps(T, reverse):
+    """The time indices in processing order."""
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def previous_states(hs, h0, reverse):
+    """hprev[t] = the state step t started from: h0 (zeros) for the first processed step,
+    else the state of the step processed just before it."""
+    first = np.zeros_like(hs[0]) if h0 is None else h0
+    if reverse:
+        return np.concatenate([hs[1:], first[None]])
+    return np.concatenate([first[None], hs[:-1]])
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+# -------------------------------------------------------------------------- rnn
+def rnn_forward(x, w, u, b, h0=None, activation="tanh", reverse=False):
+    """h_t = act(x_t w^T + h_{t-1} u^T + b),  act = tanh or relu.
+
+    x (T, N, I), w (H, I), u (H, H), b (H,), h0 (N, H) or None (zeros) -> hs (T, N, H).
+    With relu and u initialised to the identity this is the IRNN (Le et al. 2015):
+    that is an initialisation choice of the facades, the op is the same.
+    """
+    check_sequence("rnn", x.shape, w.shape, u.shape, b.shape,
+                   None if h0 is None else h0.shape)
+    check_activation("rnn", activation)
+    T, N, _ = x.shape
+    hs = np.empty((T, N, u.shape[0]), np.result_type(x, w))
+    h = np.zeros((N, u.shape[0]), hs.dtype) if h0 is None else h0
+    for t in steps(T, reverse):
+        z = x[t] @ w.T + h @ u.T + b
+        h = np.tanh(z) if activation == "tanh" else np.maximum(z, 0)
+        hs[t] = h
+    return hs, (x, w, u, h0, hs, activation, reverse)
+
+
+def rnn_backward(dhs, saved):
+    """BPTT: in reverse processing order, with dh_next = 0 after the last step,
+
+        dz_t = (dhs[t] + dh_next) * act'(z_t)     act' = 1 - h_t^2 (tanh), [h_t > 0] (relu)
+        dh_next = dz_t u,   dx_t = dz_t w,   dw += dz_t^T x_t,   du += dz_t^T h_{t-1},
+        db += sum_n dz_t;   dh0 = the last dh_next.
+
+    Returns (dx, dw, du, db, dh0) (dh0 None when h0 was None).
+    """
+    x, w, u, h0, hs, activation, reverse = saved
+    hprev = previous_states(hs, h0, reverse)
+    dx, dw, du, db = (np.zeros_like(a) for a in (x, w, u, u[:, 0]))
+    dh_next = np.zeros_like(hs[0])
+    for t in reversed(steps(len(x), reverse)):
+        dh = dhs[t] + dh_next
+        dz = dh * (1 - hs[t] ** 2) if activation == "tanh" else dh * (hs[t] > 0)
+        dx[t] = dz @ w
+        dw += dz.T @ x[t]
+        du += dz.T @ hprev[t]
+        db += dz.sum(axis=0)
+        dh_next = dz @ u
+    return dx, dw, du, db, (None if h0 is None else dh_next)
+
+
+# ------------------------------------------------------------------------- lstm
+def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False):
+    """NeoML's Lstm. Gate blocks (rows of w, u, b) in NeoML's order g, f, i, o:
+
+        [a_g, a_f, a_i, a_o] = x_t w^T + h_{t-1} u^T + b
+        g = tanh(a_g)  (the "main" block)    f = sigmoid(a_f)   (forget)
+        i = sigmoid(a_i)   (input)           o = sigmoid(a_o)   (output)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    x (T, N, I), w (4H, I), u (4H, H), b (4H,), h0, c0 (N, H) or None (zeros)
+    -> (hs, cs), both (T, N, H): the hidden and the cell state of every step (NeoML's
+    outputs 0 and 1; the last cell state is cs[-1], or cs[0] when reversed).
+    """
+    check_sequence("lstm", x.shape, w.shape, u.shape, b.shape,
+                   None if h0 is None else h0.shape, None if c0 is None else c0.shape)
+    T, N, _ = x.shape
+    H = u.shape[1]
+    dtype = np.result_type(x, w)
+    hs, cs = np.empty((T, N, H), dtype), np.empty((T, N, H), dtype)
+    gates = np.empty((T, N, 4 * H), dtype)             # g, f, i, o after activation
+    h = np.zeros((N, H), dtype) if h0 is None else h0
+    c = np.zeros((N, H), dtype) if c0 is None else c0
+    for t in steps(T, reverse):
+        a = x[t] @ w.T + h @ u.T + b
+        g, f, i, o = np.tanh(a[:, :H]), sigmoid(a[:, H:2 * H]), \
+            sigmoid(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs[t], cs[t], gates[t] = h, c, np.concatenate([g, f, i, o], axis=1)
+    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, reverse)
+
+
+def lstm_backward(douts, saved):
+    """BPTT of lstm_forward, for douts = (dhs, dcs). In reverse processing order, with
+    dh_next = dc_next = 0 after the last step:
+
+        dh = dhs[t] + dh_next
+        dc = dcs[t] + dc_next + dh * o * (1 - tanh(c_t)^2)
+        dg = dc * i,  df = dc * c_{t-1},  di = dc * g,  do = dh * tanh(c_t)
+        dz_t = [dg (1 - g^2), df f (1 - f), di i (1 - i), do o (1 - o)]
+        dh_next = dz_t u,   dc_next = dc * f
+        dx_t = dz_t w,  dw += dz_t^T x_t,  du += dz_t^T h_{t-1},  db += sum_n dz_t
+
+    Returns (dx, dw, du, db, dh0, dc0) (dh0/dc0 None when h0/c0 were None).
+    """
+    dhs, dcs = douts
+    x, w, u, h0, c0, hs, cs, gates, reverse = saved
+    H = u.shape[1]
+    hprev = previous_states(hs, h0, reverse)
+    cprev = previous_states(cs, c0, reverse)
+    dx, dw, du, db = (np.zeros_like(a) for a in (x, w, u, u[:, 0]))
+    dh_next, dc_next = np.zeros_like(hs[0]), np.zeros_like(hs[0])
+    for t in reversed(steps(len(x), reverse)):
+        g, f, i, o = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
+        tc = np.tanh(cs[t])
+        dh = dhs[t] + dh_next
+        dc = dcs[t] + dc_next + dh * o * (1 - tc ** 2)
+        dz = np.concatenate([dc * i * (1 - g ** 2), dc * cprev[t] * f * (1 - f),
+                             dc * g * i * (1 - i), dh * tc * o * (1 - o)], axis=1)
+        dx[t] = dz @ w
+        dw += dz.T @ x[t]
+        du += dz.T @ hprev[t]
+        db += dz.sum(axis=0)
+        dh_next, dc_next = dz @ u, dc * f
+    return (dx, dw, du, db, None if h0 is None else dh_next,
+            None if c0 is None else dc_next)
+
+
+# -------------------------------------------------------------------------- gru
+def gru_forward(x, w, u, b, h0=None, reverse=False):
+    """NeoML's Gru (Cho et al. 2014: the reset gate acts *before* the recurrent product).
+    Gate blocks (rows of w, u, b) in NeoML's order z (update), r (reset), n (main):
+
+        z = sigmoid(x_t w_z^T + h_{t-1} u_z^T + b_z)
+        r = sigmoid(x_t w_r^T + h_{t-1} u_r^T + b_r)
+        n = tanh(x_t w_n^T + (r * h_{t-1}) u_n^T + b_n)
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    x (T, N, I), w (3H, I), u (3H, H), b (3H,), h0 (N, H) or None (zeros) -> hs (T, N, H).
+    NeoML stores [w_z; w_r | u_z; u_r] as one (2H, I+H) gate matrix over [x, h] and
+    [w_n | u_n] as one (H, I+H) main matrix: the facades split the columns.
+    PyTorch differs: its n = tanh(x w_n^T + b_in + r * (h u_n^T + b_hn)).
+    """
+    check_sequence("gru", x.shape, w.shape, u.shape, b.shape,
+                   None if h0 is None else h0.shape)
+    T, N, _ = x.shape
+    H = u.shape[1]
+    dtype = np.result_type(x, w)
+    hs = np.empty((T, N, H), dtype)
+    gates = np.empty((T, N, 3 * H), dtype)             # z, r, n after activation
+    h = np.zeros((N, H), dtype) if h0 is None else h0
+    for t in steps(T, reverse):
+        a = x[t] @ w.T + b
+        zr = sigmoid(a[:, :2 * H] + h @ u[:2 * H].T)
+        z, r = zr[:, :H], zr[:, H:]
+        n = np.tanh(a[:, 2 * H:] + (r * h) @ u[2 * H:].T)
+        h = (1 - z) * n + z * h
+        hs[t], gates[t] = h, np.concatenate([z, r, n], axis=1)
+    return hs, (x, w, u, h0, hs, gates, reverse)
+
+
+def gru_backward(dhs, saved):
+    """BPTT of gru_forward. In reverse processing order, with dh_next = 0 after the last
+    step (h = h_{t-1}):
+
+        dh = dhs[t] + dh_next
+        dn = dh * (1 - z) * (1 - n^2)              (the main block's pre-activation)
+        drh = dn u_n                               (gradient of r * h)
+        dz = dh * (h - n) * z (1 - z),   dr = drh * h * r (1 - r)
+        dh_next = dh * z + drh * r + [dz, dr] u_zr
+        dx_t = [dz, dr, dn] w,  dw += [dz, dr, dn]^T x_t,  db += sum_n [dz, dr, dn]
+        du_zr += [dz, dr]^T h,  du_n += dn^T (r * h)
+
+    Returns (dx, dw, du, db, dh0) (dh0 None when h0 was None).
+    """
+    x, w, u, h0, hs, gates, reverse = saved
+    H = u.shape[1]
+    hprev = previous_states(hs, h0, reverse)
+    dx, dw, du, db = (np.zeros_like(a) for a in (x, w, u, u[:, 0]))
+    dh_next = np.zeros_like(hs[0])
+    for t in reversed(steps(len(x), reverse)):
+        z, r, n = (gates[t][:, k * H:(k + 1) * H] for k in range(3))
+        h = hprev[t]
+        dh = dhs[t] + dh_next
+        dn = dh * (1 - z) * (1 - n ** 2)
+        drh = dn @ u[2 * H:]
+        dzr = np.concatenate([dh * (h - n) * z * (1 - z), drh * h * r * (1 - r)], axis=1)
+        da = np.concatenate([dzr, dn], axis=1)
+        dx[t] = da @ w
+        dw += da.T @ x[t]
+        db += da.sum(axis=0)
+        du[:2 * H] += dzr.T @ h
+        du[2 * H:] += dn.T @ (r * h)
+        dh_next = dh * z + drh * r + dzr @ u[:2 * H]
+    return dx, dw, du, db, (None if h0 is None else dh_next)
+
+
+SPECS = [
+    OpSpec("rnn", "recurrent", rnn_forward, rnn_backward, kinks=(0.0,), layout="TNI"),
+    OpSpec("lstm", "recurrent", lstm_forward, lstm_backward, layout="TNI"),
+    OpSpec("gru", "recurrent", gru_forward, gru_backward, layout="TNI"),
+]

@@ -1,0 +1,63 @@
+"""Input strategies for the recurrent family: x (T, N, I), w (G*H, I), u (G*H, H), b (G*H,)
+and the optional initial states h0 (and c0 for the lstm), drawn present or absent.
+
+Sequence lengths from 1 (and now and then long: 17 or 30 steps, where BPTT carries a
+gradient through many products), batch from 1, hidden sizes that do not divide an
+OpenCL tile (1, 2, 3, 5, 7, 13, 17), input sizes 1..5, reverse on or off. Recurrent
+weights are scaled by 1/sqrt(H) so that long sequences neither explode nor vanish.
+
+Values: for tanh, lstm and gru (smooth everywhere) hypothesis draws the arrays (zeros
+and other special values included). For the relu rnn the derivative jumps where a
+pre-activation crosses 0, which a drawn all-zero input hits exactly: its arrays come
+from a drawn seed (continuous normal values, a pre-activation within the numerical
+derivative's step of 0 has probability ~1e-6 per element).
+"""
+import numpy as np
+from hypothesis import strategies as st
+
+from refnn.ops.recurrent import GATES
+from refnn.testing import strategies as rst
+
+HIDDEN = (1, 2, 3, 5, 7, 13, 17)
+
+
+def _lengths():
+    return st.one_of(st.integers(1, 4), st.sampled_from([17, 30]))
+
+
+@st.composite
+def _recurrent(draw, op):
+    G = len(GATES[op])
+    T = draw(_lengths(), "T")
+    N = draw(st.integers(1, 3), "batch")
+    I = draw(st.integers(1, 5), "input size")
+    H = draw(st.sampled_from(HIDDEN), "hidden size")
+    reverse = draw(st.booleans(), "reverse")
+    activation = draw(st.sampled_from(["tanh", "relu"]), "activation") if op == "rnn" else None
+    n_states = 2 if op == "lstm" else 1
+    given = [draw(st.booleans(), f"initial state {k} given") for k in range(n_states)]
+    shapes = [((T, N, I), 1.0), ((G * H, I), 1 / np.sqrt(I)), ((G * H, H), 0.9 / np.sqrt(H)),
+              ((G * H,), 0.5)] + [((N, H), 1.0)] * n_states
+    if activation == "relu":
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), "seed"))
+        arrays = [rng.standard_normal(s) * scale for s, scale in shapes]
+    else:
+        elements = st.floats(-1, 1, allow_nan=False, allow_infinity=False, width=32)
+        arrays = [draw(rst.arrays(s, elements)) * scale for s, scale in shapes]
+    x, w, u, b, *states = arrays
+    h0 = states[0] if given[0] else None
+    if op == "lstm" and given[1]:
+        args = (x, w, u, b, h0, states[1])           # h0 may be None: c0 alone
+    else:
+        args = (x, w, u, b) + (() if h0 is None else (h0,))
+    params = {"reverse": reverse}
+    if activation is not None:
+        params["activation"] = activation
+    return args, params
+
+
+INPUTS = {
+    "rnn": _recurrent("rnn"),
+    "lstm": _recurrent("lstm"),
+    "gru": _recurrent("gru"),
+}
