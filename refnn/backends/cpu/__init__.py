@@ -105,7 +105,6 @@ KERNELS = {
     "global_mean_pool.backward": pool.global_mean_pool_backward,
     "global_sum_pool.forward": pool.global_sum_pool_forward,
     "global_sum_pool.backward": pool.global_sum_pool_backward,
-    # --- optim
     # --- norm (batch_norm: (N, C), outputs (y, mean, var); lrn: NCHW)
     "batch_norm.forward": norm.batch_norm_forward,
     "batch_norm.backward": norm.batch_norm_backward,
@@ -115,6 +114,7 @@ KERNELS = {
     "layer_norm.backward": norm.layer_norm_backward,
     "lrn.forward": norm.lrn_forward,
     "lrn.backward": norm.lrn_backward,
+    # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,
     "adagrad.update": optim.adagrad_update,
