@@ -99,7 +99,9 @@ def test_properties_and_defaults(engine):
         assert cls.OPS == (("max_pool2d",) if cls is neoml.Dnn.MaxPooling
                            else ("avg_pool2d",))
     g = neoml.Dnn.GlobalMaxPooling(src, 1)
-    assert g.max_count == 1 and g.OPS == ("global_max_pool",)
+    assert g.max_count == 1 and g.OPS == ("global_max_pool", "global_max_pool_topk")
+    g.max_count = 4
+    assert g.max_count == 4
     for cls in (neoml.Dnn.MaxPooling, neoml.Dnn.MeanPooling, neoml.Dnn.GlobalMaxPooling,
                 neoml.Dnn.GlobalMeanPooling, neoml.Dnn.GlobalSumPooling):
         assert cls in neoml.Dnn.LAYERS
@@ -123,13 +125,12 @@ def test_filter_larger_than_image_names_the_layer(engine):
         dnn.run({"x": _blob(engine, x)})
 
 
-def test_global_max_count_other_than_one_is_refused():
+def test_global_max_count_must_be_a_positive_int():
     dnn = neoml.Dnn.Dnn(neoml.MathEngine.ReferenceMathEngine())
     src = neoml.Dnn.Source(dnn, "x")
-    with pytest.raises(ParameterError, match="GlobalMaxPooling 'g'.*max_count.*got 3"):
-        neoml.Dnn.GlobalMaxPooling(src, 3, name="g")
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ParameterError, match="GlobalMaxPooling 'g'.*max_count"):
+            neoml.Dnn.GlobalMaxPooling(src, bad, name="g")
+    g = neoml.Dnn.GlobalMaxPooling(src, 3, name="g")
     with pytest.raises(ParameterError, match="GlobalMaxPooling 'g'.*max_count"):
-        neoml.Dnn.GlobalMaxPooling(src, 0, name="g")
-    g = neoml.Dnn.GlobalMaxPooling(src, 1, name="g")
-    with pytest.raises(ParameterError, match="GlobalMaxPooling 'g'.*max_count"):
-        g.max_count = 2
+        g.max_count = 0

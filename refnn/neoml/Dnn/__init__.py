@@ -10,6 +10,8 @@ from refnn.neoml.Dnn._fully_connected import FullyConnected
 from refnn.neoml.Dnn._conv import Conv
 from refnn.neoml.Dnn._pooling import (
     MaxPooling, MeanPooling, GlobalMaxPooling, GlobalMeanPooling, GlobalSumPooling)
+from refnn.neoml.Dnn._pooling import (
+    MaxPooling3D, MeanPooling3D, MaxOverTimePooling, ProjectionPooling)
 from refnn.neoml.Dnn._activation import (
     Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs, Sigmoid, Tanh, HardTanh, HardSigmoid,
     Power, Exp, Log, Erf, Softmax, Dropout)
@@ -21,7 +23,8 @@ from refnn.neoml.Dnn._solver import Solver, SimpleGradient, AdaptiveGradient, Ne
 
 #: every layer class of the facade (read by ``refnn coverage`` via their ``OPS``)
 LAYERS = (Source, Sink, FullyConnected, Conv, MaxPooling, MeanPooling, GlobalMaxPooling,
-          GlobalMeanPooling, GlobalSumPooling, Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs,
+          GlobalMeanPooling, GlobalSumPooling, MaxPooling3D, MeanPooling3D,
+          MaxOverTimePooling, ProjectionPooling, Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs,
           Sigmoid, Tanh, HardTanh, HardSigmoid, Power, Exp, Log, Erf, Softmax, Dropout,
           CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy)
 

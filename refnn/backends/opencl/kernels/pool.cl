@@ -166,3 +166,168 @@ __kernel void global_sum_pool_backward(__global const real *dy, __global real *d
     if (t >= n) return;
     dx[t] = dy[t / K] * scale;
 }
+
+/* ---------------------------------------------------------------- 3-D pools
+ * Volumes are P planes of D x H x W; window (a, b, e) starts at padded voxel
+ * (a sd, b sh, e sw) and is scanned depth, row, column (row-major). Geometry arguments:
+ * (D, H, W, Do, Ho, Wo, kd, kh, kw, sd, sh, sw, pd, ph, pw). */
+
+/* The divisor of window (a, b, e): kd kh kw with count_include_pad, else its real voxels. */
+inline real window_count3d(int a, int b, int e, int D, int H, int W, int kd, int kh,
+                           int kw, int sd, int sh, int sw, int pd, int ph, int pw,
+                           int include_pad)
+{
+    if (include_pad) return (real)(kd * kh * kw);
+    const int d0 = max(a * sd - pd, 0), d1 = min(a * sd - pd + kd, D);
+    const int h0 = max(b * sh - ph, 0), h1 = min(b * sh - ph + kh, H);
+    const int w0 = max(e * sw - pw, 0), w1 = min(e * sw - pw + kw, W);
+    return (real)((d1 - d0) * (h1 - h0) * (w1 - w0));
+}
+
+#define GEOMETRY3D const int D, const int H, const int W, const int Do, const int Ho, \
+    const int Wo, const int kd, const int kh, const int kw, const int sd, const int sh, \
+    const int sw, const int pd, const int ph, const int pw
+
+/* max_pool3d_forward: y[p, a, b, e] = max of window (a, b, e) (reference max_pool3d);
+ * arg = (d H + h) W + w of its first maximum */
+__kernel void max_pool3d_forward(__global const real *x, __global real *y,
+                                 __global int *arg, GEOMETRY3D, const uint n)
+{
+    const uint o = get_global_id(0);
+    if (o >= n) return;
+    const int e = o % Wo, b = (o / Wo) % Ho, a = (o / (Wo * Ho)) % Do;
+    __global const real *vol = x + (size_t)(o / (Wo * Ho * Do)) * D * H * W;
+    real best = 0;
+    int where = -1;
+    for (int i = 0; i < kd; i++) {
+        const int d = a * sd + i - pd;
+        if (d < 0 || d >= D) continue;
+        for (int j = 0; j < kh; j++) {
+            const int h = b * sh + j - ph;
+            if (h < 0 || h >= H) continue;
+            for (int l = 0; l < kw; l++) {
+                const int w = e * sw + l - pw;
+                if (w < 0 || w >= W) continue;
+                const real v = vol[(d * H + h) * W + w];
+                if (where < 0 || v > best) { best = v; where = (d * H + h) * W + w; }
+            }
+        }
+    }
+    y[o] = best;
+    arg[o] = where;
+}
+
+/* max_pool3d_backward: dx[p, d, h, w] = sum of dy[p, a, b, e] over the windows covering
+ * (d, h, w) whose argmax it is (a gather, in output raster order like the Cython scatter) */
+__kernel void max_pool3d_backward(__global const real *dy, __global const int *arg,
+                                  __global real *dx, GEOMETRY3D, const uint n)
+{
+    const uint t = get_global_id(0);
+    if (t >= n) return;
+    const int w = t % W, h = (t / W) % H, d = (t / (W * H)) % D;
+    const size_t base = (size_t)(t / (W * H * D)) * Do * Ho * Wo;
+    const int me = (d * H + h) * W + w;
+    real g = 0;
+    for (int a = first_window(d, kd, sd, pd); a <= last_window(d, sd, pd, Do); a++)
+        for (int b = first_window(h, kh, sh, ph); b <= last_window(h, sh, ph, Ho); b++)
+            for (int e = first_window(w, kw, sw, pw); e <= last_window(w, sw, pw, Wo); e++) {
+                const size_t o = base + (a * Ho + b) * Wo + e;
+                if (arg[o] == me) g += dy[o];
+            }
+    dx[t] = g;
+}
+
+/* avg_pool3d_forward: y[p, a, b, e] = (sum of the real voxels of the window) / count */
+__kernel void avg_pool3d_forward(__global const real *x, __global real *y,
+                                 const int include_pad, GEOMETRY3D, const uint n)
+{
+    const uint o = get_global_id(0);
+    if (o >= n) return;
+    const int e = o % Wo, b = (o / Wo) % Ho, a = (o / (Wo * Ho)) % Do;
+    __global const real *vol = x + (size_t)(o / (Wo * Ho * Do)) * D * H * W;
+    real total = 0;
+    for (int i = 0; i < kd; i++) {
+        const int d = a * sd + i - pd;
+        if (d < 0 || d >= D) continue;
+        for (int j = 0; j < kh; j++) {
+            const int h = b * sh + j - ph;
+            if (h < 0 || h >= H) continue;
+            for (int l = 0; l < kw; l++) {
+                const int w = e * sw + l - pw;
+                if (w >= 0 && w < W) total += vol[(d * H + h) * W + w];
+            }
+        }
+    }
+    y[o] = total / window_count3d(a, b, e, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+                                  include_pad);
+}
+
+/* avg_pool3d_backward: dx[p, d, h, w] = sum of dy[p, a, b, e] / count(a, b, e) over the
+ * windows covering (d, h, w) */
+__kernel void avg_pool3d_backward(__global const real *dy, const int include_pad,
+                                  __global real *dx, GEOMETRY3D, const uint n)
+{
+    const uint t = get_global_id(0);
+    if (t >= n) return;
+    const int w = t % W, h = (t / W) % H, d = (t / (W * H)) % D;
+    const size_t base = (size_t)(t / (W * H * D)) * Do * Ho * Wo;
+    real g = 0;
+    for (int a = first_window(d, kd, sd, pd); a <= last_window(d, sd, pd, Do); a++)
+        for (int b = first_window(h, kh, sh, ph); b <= last_window(h, sh, ph, Ho); b++)
+            for (int e = first_window(w, kw, sw, pw); e <= last_window(w, sw, pw, Wo); e++)
+                g += dy[base + (a * Ho + b) * Wo + e]
+                     / window_count3d(a, b, e, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+                                      include_pad);
+    dx[t] = g;
+}
+
+/* global_max_pool_topk_forward: y[p, :k] = the k largest x[p, :], descending; arg[p, j] =
+ * the position of y[p, j]. One work-item per plane inserts each value into the sorted
+ * row y[p] past strictly smaller ones only: equal values keep their order (the
+ * reference's stable argsort). */
+__kernel void global_max_pool_topk_forward(__global const real *x, __global real *y,
+                                           __global int *arg, const int K, const int k,
+                                           const uint n)
+{
+    const uint p = get_global_id(0);
+    if (p >= n) return;
+    __global const real *row = x + (size_t)p * K;
+    __global real *top = y + (size_t)p * k;
+    __global int *pos = arg + (size_t)p * k;
+    int filled = 0;
+    for (int q = 0; q < K; q++) {
+        const real v = row[q];
+        if (filled == k && !(v > top[k - 1])) continue;
+        int j = filled < k ? filled : k - 1;
+        while (j > 0 && v > top[j - 1]) { top[j] = top[j - 1]; pos[j] = pos[j - 1]; j--; }
+        top[j] = v;
+        pos[j] = q;
+        if (filled < k) filled++;
+    }
+}
+
+/* global_max_pool_topk_backward: dx[p, arg[p, j]] = dy[p, j] (one work-item per (p, j);
+ * the k positions of a plane are distinct, dx was zeroed) */
+__kernel void global_max_pool_topk_backward(__global const real *dy, __global const int *arg,
+                                            __global real *dx, const int K, const int k,
+                                            const uint n)
+{
+    const uint t = get_global_id(0);
+    if (t >= n) return;
+    dx[(size_t)(t / k) * K + arg[t]] = dy[t];
+}
+
+/* projection_pool: y[a, m, b] = scale * sum_l x[a, l, b] for every m < M (the forward with
+ * scale 1 / L; the backward with x = dy, both spread one column sum over a column) */
+__kernel void projection_pool(__global const real *x, __global real *y, const real scale,
+                              const int L, const int B, const int M, const uint n)
+{
+    const uint t = get_global_id(0);
+    if (t >= n) return;
+    const int b = t % B;
+    const size_t a = t / B;
+    real total = 0;
+    for (int l = 0; l < L; l++) total += x[(a * L + l) * B + b];
+    const real v = total * scale;
+    for (int m = 0; m < M; m++) y[(a * M + m) * B + b] = v;
+}
