@@ -89,6 +89,12 @@ KERNELS = {
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,
+    "conv3d.forward": conv.conv3d_forward,
+    "conv3d.backward": conv.conv3d_backward,
+    "conv_transpose2d.forward": conv.conv_transpose2d_forward,
+    "conv_transpose2d.backward": conv.conv_transpose2d_backward,
+    "conv_transpose3d.forward": conv.conv_transpose3d_forward,
+    "conv_transpose3d.backward": conv.conv_transpose3d_backward,
     # --- pool (NCHW)
     "max_pool2d.forward": pool.max_pool2d_forward,
     "max_pool2d.backward": pool.max_pool2d_backward,
