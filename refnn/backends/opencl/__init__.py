@@ -25,6 +25,7 @@ from refnn.backends.base import Backend, BackendError
 from refnn.backends.opencl import _pocl, _programs, activation, dense, loss, optim
 from refnn.backends.opencl import pool
 from refnn.backends.opencl import conv
+from refnn.backends.opencl import embedding, sequence
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -116,6 +117,31 @@ KERNELS = {
     "max_over_time.backward": pool.max_over_time_backward,
     "projection_pool.forward": pool.projection_pool_forward,
     "projection_pool.backward": pool.projection_pool_backward,
+    # --- sequence (time-major (T, N, C); cumsum any shape)
+    "seq_sum.forward": sequence.seq_sum_forward,
+    "seq_sum.backward": sequence.seq_sum_backward,
+    "seq_mean.forward": sequence.seq_mean_forward,
+    "seq_mean.backward": sequence.seq_mean_backward,
+    "seq_last.forward": sequence.seq_last_forward,
+    "seq_last.backward": sequence.seq_last_backward,
+    "subsequence.forward": sequence.subsequence_forward,
+    "subsequence.backward": sequence.subsequence_backward,
+    "reverse_sequence.forward": sequence.reverse_sequence_forward,
+    "reverse_sequence.backward": sequence.reverse_sequence_backward,
+    "repeat_sequence.forward": sequence.repeat_sequence_forward,
+    "repeat_sequence.backward": sequence.repeat_sequence_backward,
+    "cumsum.forward": sequence.cumsum_forward,
+    "cumsum.backward": sequence.cumsum_backward,
+    # --- embedding (ids (N, K) int, table (V, D); positional x (N, T, D))
+    "lookup.forward": embedding.lookup_forward,
+    "lookup.backward": embedding.lookup_backward,
+    "accumulative_lookup.forward": embedding.accumulative_lookup_forward,
+    "accumulative_lookup.backward": embedding.accumulative_lookup_backward,
+    "positional_sinusoidal.forward": embedding.positional_sinusoidal_forward,
+    "positional_sinusoidal.backward": embedding.positional_sinusoidal_backward,
+    "positional_learnable.forward": embedding.positional_learnable_forward,
+    "positional_learnable.backward": embedding.positional_learnable_backward,
+    "lookup_sgd.update": embedding.lookup_sgd_update,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,

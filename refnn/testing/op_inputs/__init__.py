@@ -11,8 +11,10 @@ from refnn.testing.op_inputs import conv
 from refnn.testing.op_inputs import recurrent
 from refnn.testing.op_inputs import channelwise
 from refnn.testing.op_inputs import norm
+from refnn.testing.op_inputs import sequence, embedding
 
 INPUTS = {**dense.INPUTS, **activation.INPUTS, **loss.INPUTS, **optim.INPUTS, **pool.INPUTS,
           **conv.INPUTS, **norm.INPUTS,
           **channelwise.INPUTS,
-          **recurrent.INPUTS}
+          **recurrent.INPUTS,
+          **sequence.INPUTS, **embedding.INPUTS}
