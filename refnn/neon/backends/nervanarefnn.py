@@ -15,10 +15,12 @@ import numpy as np
 from refnn.errors import DTypeError, ParameterError, ShapeError
 from refnn.neon.backends import _optree
 from refnn.neon.backends.backend import Backend, OpTreeNode, Tensor, _shape_of
+from refnn.neon.backends.layer_refnn import LayerOpsMixin
 
 
-class NervanaRefnn(Backend):
-    """neon backend over a host refnn backend (reference or cpu)."""
+class NervanaRefnn(LayerOpsMixin, Backend):
+    """neon backend over a host refnn backend (reference or cpu); the conv, pool, LRN
+    and batch-norm methods (``fprop_conv`` ...) come from ``layer_refnn.LayerOpsMixin``."""
 
     def __init__(self, rb, rng_seed=None, batch_size=0, name=None):
         super().__init__(rng_seed=rng_seed, default_dtype=rb.dtype, batch_size=batch_size)
