@@ -7,6 +7,7 @@ from refnn.backends.base import HostBackend
 from refnn.ops import activation, dense, loss, optim
 from refnn.ops import pool
 from refnn.ops import conv
+from refnn.ops import channelwise
 from refnn.ops import recurrent
 from refnn.ops import norm
 from refnn.ops import embedding, sequence
@@ -78,6 +79,11 @@ KERNELS = {
     "lstm.backward": recurrent.lstm_backward,
     "gru.forward": recurrent.gru_forward,
     "gru.backward": recurrent.gru_backward,
+    # --- channelwise
+    "channelwise_conv2d.forward": channelwise.channelwise_conv2d_forward,
+    "channelwise_conv2d.backward": channelwise.channelwise_conv2d_backward,
+    "time_conv.forward": channelwise.time_conv_forward,
+    "time_conv.backward": channelwise.time_conv_backward,
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,

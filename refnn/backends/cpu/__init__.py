@@ -22,6 +22,7 @@ from refnn.backends.base import BackendError, HostBackend  # noqa: E402
 from refnn.backends.cpu import activation, dense, loss, optim
 from refnn.backends.cpu import pool
 from refnn.backends.cpu import conv
+from refnn.backends.cpu import channelwise
 from refnn.backends.cpu import recurrent
 from refnn.backends.cpu import embedding, sequence
 
@@ -92,6 +93,11 @@ KERNELS = {
     "lstm.backward": recurrent.lstm_backward,
     "gru.forward": recurrent.gru_forward,
     "gru.backward": recurrent.gru_backward,
+    # --- channelwise
+    "channelwise_conv2d.forward": channelwise.channelwise_conv2d_forward,
+    "channelwise_conv2d.backward": channelwise.channelwise_conv2d_backward,
+    "time_conv.forward": channelwise.time_conv_forward,
+    "time_conv.backward": channelwise.time_conv_backward,
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,

@@ -25,6 +25,7 @@ from refnn.backends.base import Backend, BackendError
 from refnn.backends.opencl import _pocl, _programs, activation, dense, loss, optim
 from refnn.backends.opencl import pool
 from refnn.backends.opencl import conv
+from refnn.backends.opencl import channelwise
 from refnn.backends.opencl import embedding, sequence
 
 KERNELS = {
@@ -87,6 +88,11 @@ KERNELS = {
     "binary_cross_entropy.backward": loss.binary_cross_entropy_backward,
     "euclidean.forward": loss.euclidean_forward,
     "euclidean.backward": loss.euclidean_backward,
+    # --- channelwise
+    "channelwise_conv2d.forward": channelwise.channelwise_conv2d_forward,
+    "channelwise_conv2d.backward": channelwise.channelwise_conv2d_backward,
+    "time_conv.forward": channelwise.time_conv_forward,
+    "time_conv.backward": channelwise.time_conv_backward,
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,

@@ -8,6 +8,8 @@ from refnn.neoml.Dnn._dnn import Dnn
 from refnn.neoml.Dnn._layer import Layer, Source, Sink
 from refnn.neoml.Dnn._fully_connected import FullyConnected
 from refnn.neoml.Dnn._conv import Conv
+from refnn.neoml.Dnn._channelwise_conv import ChannelwiseConv
+from refnn.neoml.Dnn._time_conv import TimeConv
 from refnn.neoml.Dnn._pooling import (
     MaxPooling, MeanPooling, GlobalMaxPooling, GlobalMeanPooling, GlobalSumPooling)
 from refnn.neoml.Dnn._pooling import (
@@ -22,7 +24,8 @@ from refnn.neoml.Dnn._initializer import Initializer, Xavier, XavierUniform, Uni
 from refnn.neoml.Dnn._solver import Solver, SimpleGradient, AdaptiveGradient, NesterovGradient
 
 #: every layer class of the facade (read by ``refnn coverage`` via their ``OPS``)
-LAYERS = (Source, Sink, FullyConnected, Conv, MaxPooling, MeanPooling, GlobalMaxPooling,
+LAYERS = (Source, Sink, FullyConnected, Conv, ChannelwiseConv, TimeConv,
+          MaxPooling, MeanPooling, GlobalMaxPooling,
           GlobalMeanPooling, GlobalSumPooling, MaxPooling3D, MeanPooling3D,
           MaxOverTimePooling, ProjectionPooling, Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs,
           Sigmoid, Tanh, HardTanh, HardSigmoid, Power, Exp, Log, Erf, Softmax, Dropout,
