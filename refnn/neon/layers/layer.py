@@ -298,6 +298,44 @@ class Dropout(Layer):
         return self.deltas
 
 
+class DataTransform(Layer):
+    """Applies ``transform`` (a neon.transforms activation, e.g. Normalizer) to the data
+    in fprop only; bprop passes the error through unchanged (neon puts this layer first,
+    where nothing consumes its deltas). The op is the transform's."""
+
+    OPS = Activation.OPS
+
+    def __init__(self, transform, name=None):
+        super().__init__(name)
+        if not callable(transform) or not hasattr(transform, "OP"):
+            raise ParameterError(f"{self.name} (DataTransform): transform must be a "
+                                 f"neon.transforms activation, got {transform!r}")
+        self.transform = transform
+
+    def __str__(self):
+        return f"DataTransform Layer '{self.name}': {type(self.transform).__name__}"
+
+    def configure(self, in_obj):
+        super().configure(in_obj)
+        self.out_shape = self.in_shape
+        return self
+
+    def fprop(self, inputs, inference=False):
+        self._check_input(inputs)
+        self.inputs = inputs
+        out = self.transform(inputs)
+        if not isinstance(out, Tensor):             # an op-tree: evaluate it
+            buf = self.be.empty(inputs.shape)
+            buf[:] = out
+            out = buf
+        self.outputs = out
+        return self.outputs
+
+    def bprop(self, error):
+        self.deltas = error
+        return self.deltas
+
+
 class CompoundLayer(list):
     """Base class for macro layers: a list of layers that Sequential flattens."""
 
