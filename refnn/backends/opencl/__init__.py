@@ -148,6 +148,15 @@ KERNELS = {
     "positional_learnable.forward": embedding.positional_learnable_forward,
     "positional_learnable.backward": embedding.positional_learnable_backward,
     "lookup_sgd.update": embedding.lookup_sgd_update,
+    # --- norm (batch_norm: (N, C), outputs (y, mean, var); lrn: NCHW)
+    "batch_norm.forward": norm.batch_norm_forward,
+    "batch_norm.backward": norm.batch_norm_backward,
+    "batch_norm_infer.forward": norm.batch_norm_infer_forward,
+    "batch_norm_infer.backward": norm.batch_norm_infer_backward,
+    "layer_norm.forward": norm.layer_norm_forward,
+    "layer_norm.backward": norm.layer_norm_backward,
+    "lrn.forward": norm.lrn_forward,
+    "lrn.backward": norm.lrn_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,
