@@ -398,8 +398,9 @@ class LayerOpsMixin:
         op = "conv3d" if layer.is3d else "conv2d"
         # dF does not depend on the filters: the forward only records I's columns
         w = self.rb.zeros(layer.w_shape())
+        extra = {} if layer.is3d else {"need_dx": False}      # conv2d skips col2im
         _, saved = self._layer_op(m, op + ".forward")(
-            self._nc(I, layer.x_shape()), w, *layer.geometry())
+            self._nc(I, layer.x_shape()), w, *layer.geometry(), **extra)
         _, dw = self._layer_op(m, op + ".backward")(self._nc(E, layer.y_shape()), saved)
         dF = Tensor(self, self.rb.transpose2d(self._reshape(dw, (layer.K, -1))))
         self._write(U, dF, None, alpha, beta)
