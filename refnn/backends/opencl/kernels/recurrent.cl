@@ -1,0 +1,163 @@
+/* Recurrent family: the fused gate math of rnn, lstm and gru, one launch per time step;
+ * the matrix products (the input projection of all steps, the per-step recurrent
+ * product, dx/dw/du after BPTT) run on dense.cl's GEMM. Layouts (row-major): sequences
+ * (T, N, G*H) or (T, N, H), states (N, H); gate blocks in refnn.ops.recurrent's order
+ * (lstm g, f, i, o; gru z, r, n). `t` is the step being computed, `tp` the step it
+ * follows in processing order, or -1 for the first step (the state is then h0/c0).
+ * One work-item per (n, j) of a step's (N, H) state; the host rounds the global size up,
+ * hence the `g >= n` guards. `real` is float or double (-D real=...). */
+#ifdef REFNN_DOUBLE
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+inline real sigm(const real a) { return (real)1 / ((real)1 + exp(-a)); }
+
+/* out[r, k] = b[k] for an (R, GH) matrix: the free term, before the input-projection
+ * GEMM adds x_t w^T on top (beta = 1). */
+__kernel void fill_rows(__global const real *b, __global real *out, const uint GH,
+                        const uint n)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    out[g] = b[g % GH];
+}
+
+/* rnn forward, after pre[t] = x_t w^T + b + h u^T: hs[t] = act(pre[t])
+ * (tanh, or max(., 0) when relu). n = N*H. */
+__kernel void rnn_act(__global const real *pre, __global real *hs, const uint t,
+                      const int relu, const uint n)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    const size_t k = (size_t)t * n + g;
+    hs[k] = relu ? fmax(pre[k], (real)0) : tanh(pre[k]);
+}
+
+/* rnn BPTT: dz[t] = (dhs[t] + dh) * act'(hs[t]), act' = 1 - h^2 (tanh), [h > 0] (relu);
+ * the host then computes dh = dz[t] u. n = N*H. */
+__kernel void rnn_dz(__global const real *dhs, __global const real *hs,
+                     __global const real *dh, __global real *dz, const uint t,
+                     const int relu, const uint n)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    const size_t k = (size_t)t * n + g;
+    const real y = hs[k], d = dhs[k] + dh[g];
+    dz[k] = relu ? (y > (real)0 ? d : (real)0) : d * ((real)1 - y * y);
+}
+
+/* lstm forward cell, after gates[t] = x_t w^T + b + h_{t-1} u^T: g = tanh, f, i, o =
+ * sigmoid (stored back, activated), c = f c_prev + i g, h = o tanh(c) into cs[t], hs[t]. */
+__kernel void lstm_cell(__global real *gates, __global const real *c0,
+                        __global real *hs, __global real *cs, const uint t, const int tp,
+                        const uint N, const uint H)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    __global real *a = gates + ((size_t)t * N + n) * 4 * H;
+    const real cp = tp < 0 ? c0[g] : cs[(size_t)tp * N * H + g];
+    const real gg = tanh(a[j]), f = sigm(a[H + j]), i = sigm(a[2 * H + j]),
+               o = sigm(a[3 * H + j]);
+    a[j] = gg; a[H + j] = f; a[2 * H + j] = i; a[3 * H + j] = o;
+    const real c = f * cp + i * gg;
+    cs[(size_t)t * N * H + g] = c;
+    hs[(size_t)t * N * H + g] = o * tanh(c);
+}
+
+/* lstm BPTT cell (refnn.ops.recurrent.lstm_backward): dh = dhs[t] + dh_next,
+ * dc = dcs[t] + dc_next + dh o (1 - tanh(c)^2); dz[t] = [dc i (1 - g^2),
+ * dc c_prev f (1 - f), dc g i (1 - i), dh tanh(c) o (1 - o)]; dc_next = dc f (in place).
+ * The host then computes dh_next = dz[t] u. */
+__kernel void lstm_cell_backward(__global const real *dhs, __global const real *dcs,
+                                 __global const real *gates, __global const real *cs,
+                                 __global const real *c0, __global const real *dh,
+                                 __global real *dc, __global real *dz, const uint t,
+                                 const int tp, const uint N, const uint H)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t k = (size_t)t * N * H + g, r = ((size_t)t * N + n) * 4 * H + j;
+    const real gg = gates[r], f = gates[r + H], i = gates[r + 2 * H], o = gates[r + 3 * H];
+    const real cp = tp < 0 ? c0[g] : cs[(size_t)tp * N * H + g];
+    const real tc = tanh(cs[k]);
+    const real dhv = dhs[k] + dh[g];
+    const real dcv = dcs[k] + dc[g] + dhv * o * ((real)1 - tc * tc);
+    dz[r] = dcv * i * ((real)1 - gg * gg);
+    dz[r + H] = dcv * cp * f * ((real)1 - f);
+    dz[r + 2 * H] = dcv * gg * i * ((real)1 - i);
+    dz[r + 3 * H] = dhv * tc * o * ((real)1 - o);
+    dc[g] = dcv * f;
+}
+
+/* gru forward, first half, with hu = h_prev u_zr^T (N, 2H) from the host's GEMM:
+ * z, r = sigmoid(gates[t] z/r-blocks + hu) (stored back), rh[t] = r * h_prev. */
+__kernel void gru_gates_zr(__global real *gates, __global const real *hu,
+                           __global const real *h0, __global const real *hs,
+                           __global real *rh, const uint t, const int tp, const uint N,
+                           const uint H)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    __global real *a = gates + ((size_t)t * N + n) * 3 * H;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    const real z = sigm(a[j] + hu[n * 2 * H + j]);
+    const real r = sigm(a[H + j] + hu[n * 2 * H + H + j]);
+    a[j] = z; a[H + j] = r;
+    rh[(size_t)t * N * H + g] = r * hp;
+}
+
+/* gru forward, second half, with rhu = (r * h_prev) u_n^T (N, H) from the host's GEMM:
+ * n = tanh(gates[t] n-block + rhu) (stored back), hs[t] = (1 - z) n + z h_prev. */
+__kernel void gru_gates_n(__global real *gates, __global const real *rhu,
+                          __global const real *h0, __global real *hs, const uint t,
+                          const int tp, const uint N, const uint H)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    __global real *a = gates + ((size_t)t * N + n) * 3 * H;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    const real z = a[j], nn = tanh(a[2 * H + j] + rhu[g]);
+    a[2 * H + j] = nn;
+    hs[(size_t)t * N * H + g] = ((real)1 - z) * nn + z * hp;
+}
+
+/* gru BPTT, first half: dhcur = dhs[t] + dh_next; dz[t] n-block = dhcur (1 - z)(1 - n^2),
+ * z-block = dhcur (h_prev - n) z (1 - z). The host then computes drh = dn u_n. */
+__kernel void gru_backward_zn(__global const real *dhs, __global const real *dh,
+                              __global const real *gates, __global const real *h0,
+                              __global const real *hs, __global real *dz,
+                              __global real *dhcur, const uint t, const int tp,
+                              const uint N, const uint H)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t r = ((size_t)t * N + n) * 3 * H + j;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    const real z = gates[r], nn = gates[r + 2 * H];
+    const real d = dhs[(size_t)t * N * H + g] + dh[g];
+    dhcur[g] = d;
+    dz[r + 2 * H] = d * ((real)1 - z) * ((real)1 - nn * nn);
+    dz[r] = d * (hp - nn) * z * ((real)1 - z);
+}
+
+/* gru BPTT, second half, with drh = dn u_n (the gradient of r * h_prev): dz[t] r-block =
+ * drh h_prev r (1 - r); dh = dhcur z + drh r (the host then adds [dz, dr] u_zr). */
+__kernel void gru_backward_r(__global const real *drh, __global const real *dhcur,
+                             __global const real *gates, __global const real *h0,
+                             __global const real *hs, __global real *dz, __global real *dh,
+                             const uint t, const int tp, const uint N, const uint H)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t r = ((size_t)t * N + n) * 3 * H + j;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    const real rr = gates[r + H];
+    dz[r + H] = drh[g] * hp * rr * ((real)1 - rr);
+    dh[g] = dhcur[g] * gates[r] + drh[g] * rr;
+}

@@ -1,0 +1,193 @@
+"""OpenCL host wrappers of the recurrent family (kernels in kernels/recurrent.cl, GEMM in
+dense.cl).
+
+Signatures are those of refnn.ops.recurrent with the backend first; arrays stay on the
+device. The structure is the cpu path's: the input projection of all T steps is one
+GEMM over T*N rows (on top of the free term, broadcast by fill_rows); each step is one
+recurrent GEMM (two for the gru) on row slices of the sequence buffers (dense.gemm takes
+them by offset) and one fused gate kernel (two for the gru); after the BPTT loop
+dx, dw, du are GEMMs over all steps and db a column sum. A missing h0/c0 is a zero
+buffer on the device.
+"""
+import numpy as np
+
+from refnn.backends.opencl import dense
+from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d
+from refnn.errors import ShapeError
+from refnn.ops.recurrent import check_activation, check_sequence
+
+
+def _dev(be, op, what, a):
+    """A C-contiguous device array at offset 0 (kernels take whole buffers)."""
+    a = device_input(be, op, what, a)
+    return a.copy(queue=be.queue) if a.offset else a
+
+
+def _inputs(be, op, x, w, u, b, h0=None, c0=None):
+    x, w, u, b = (_dev(be, op, n, a) for n, a in (("x", x), ("w", w), ("u", u), ("b", b)))
+    h0 = None if h0 is None else _dev(be, op, "h0", h0)
+    c0 = None if c0 is None else _dev(be, op, "c0", c0)
+    dims = check_sequence(op, x.shape, w.shape, u.shape, b.shape,
+                          None if h0 is None else h0.shape, None if c0 is None else c0.shape)
+    return (x, w, u, b, h0, c0), dims
+
+
+def _order(T, reverse):
+    """[(t, tp)] in processing order; tp = the previous step, -1 for the first."""
+    ts = list(range(T - 1, -1, -1) if reverse else range(T))
+    return [(t, -1 if k == 0 else ts[k - 1]) for k, t in enumerate(ts)]
+
+
+def _projection(be, x, w, b):
+    """x_t w^T + b for every step: fill_rows (b), then one GEMM with beta = 1."""
+    T, N, I = x.shape
+    GH = w.shape[0]
+    out = be.empty((T, N, GH))
+    be.kernel("recurrent", "fill_rows")(be.queue, global_1d(out.size), (LOCAL_1D,), b.data,
+                                        out.data, np.uint32(GH), np.uint32(out.size))
+    dense.gemm(be, x.reshape(T * N, I), w.T, out.reshape(T * N, GH), beta=1.0)
+    return out
+
+
+def _state(be, s, N, H):
+    return be.zeros((N, H)) if s is None else s
+
+
+def _douts(be, op, d, what, shape):
+    d = _dev(be, op, what, d)
+    if d.shape != shape:
+        raise ShapeError(f"{op}: {what} must have shape {shape}, got {d.shape}")
+    return d
+
+
+def _launch(be, name, n, *args):
+    be.kernel("recurrent", name)(be.queue, global_1d(n), (LOCAL_1D,), *args)
+
+
+def _weight_grads(be, dz, x, w, hs, h0, reverse, rh=None):
+    """dx, dw, du, db from dz (T, N, G*H); du as in refnn.backends.cpu.recurrent (the
+    previous states are hs shifted by one step, h0 first; the gru's n rows use rh)."""
+    T, N, I = x.shape
+    H = hs.shape[2]
+    GH = dz.shape[2]
+    dz2 = dz.reshape(T * N, GH)
+    dx = be.empty(x.shape)
+    dense.gemm(be, dz2, w, dx.reshape(T * N, I))
+    dw = dense.gemm(be, dz2.T, x.reshape(T * N, I))
+    db = be.empty((GH,))
+    be.kernel("dense", "col_sum")(be.queue, global_1d(GH), (LOCAL_1D,), dz2.data, db.data,
+                                  np.uint32(T * N), np.uint32(GH))
+    du = be.zeros((GH, H))
+    rows = GH if rh is None else GH - H
+    first, rest, prev = ((T - 1, slice(0, T - 1), slice(1, T)) if reverse
+                         else (0, slice(1, T), slice(0, T - 1)))
+    if T > 1:
+        dense.gemm(be, dz[rest].reshape((T - 1) * N, GH)[:, :rows].T,
+                   hs[prev].reshape((T - 1) * N, H), du[:rows])
+    if h0 is not None:
+        dense.gemm(be, dz[first][:, :rows].T, h0, du[:rows], beta=1.0)
+    if rh is not None:
+        dense.gemm(be, dz2[:, rows:].T, rh.reshape(T * N, H), du[rows:])
+    return dx, dw, du, db
+
+
+# ----------------------------------------------------------------------------- rnn
+def rnn_forward(be, x, w, u, b, h0=None, activation="tanh", reverse=False):
+    """hs = rnn(x) (refnn.ops.recurrent.rnn_forward)."""
+    (x, w, u, b, h0, _), (T, N, I, H) = _inputs(be, "rnn", x, w, u, b, h0)
+    check_activation("rnn", activation)
+    relu = np.int32(activation == "relu")
+    pre = _projection(be, x, w, b)
+    hs = be.empty((T, N, H))
+    first = _state(be, h0, N, H)
+    for t, tp in _order(T, reverse):
+        dense.gemm(be, first if tp < 0 else hs[tp], u.T, pre[t], beta=1.0)
+        _launch(be, "rnn_act", N * H, pre.data, hs.data, np.uint32(t), relu,
+                np.uint32(N * H))
+    return hs, (x, w, u, h0, hs, relu, bool(reverse))
+
+
+def rnn_backward(be, dhs, saved):
+    """(dx, dw, du, db, dh0) of rnn (refnn.ops.recurrent.rnn_backward)."""
+    x, w, u, h0, hs, relu, reverse = saved
+    dhs = _douts(be, "rnn", dhs, "dhs", hs.shape)
+    T, N, H = hs.shape
+    dz = be.empty(hs.shape)
+    dh = be.zeros((N, H))
+    for t, _ in reversed(_order(T, reverse)):
+        _launch(be, "rnn_dz", N * H, dhs.data, hs.data, dh.data, dz.data, np.uint32(t),
+                relu, np.uint32(N * H))
+        dense.gemm(be, dz[t], u, dh)
+    return (*_weight_grads(be, dz, x, w, hs, h0, reverse), None if h0 is None else dh)
+
+
+# ---------------------------------------------------------------------------- lstm
+def lstm_forward(be, x, w, u, b, h0=None, c0=None, reverse=False):
+    """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward)."""
+    (x, w, u, b, h0, c0), (T, N, I, H) = _inputs(be, "lstm", x, w, u, b, h0, c0)
+    gates = _projection(be, x, w, b)
+    hs, cs = be.empty((T, N, H)), be.empty((T, N, H))
+    first, c_first = _state(be, h0, N, H), _state(be, c0, N, H)
+    for t, tp in _order(T, reverse):
+        dense.gemm(be, first if tp < 0 else hs[tp], u.T, gates[t], beta=1.0)
+        _launch(be, "lstm_cell", N * H, gates.data, c_first.data, hs.data, cs.data,
+                np.uint32(t), np.int32(tp), np.uint32(N), np.uint32(H))
+    return (hs, cs), (x, w, u, h0, c0, c_first, hs, cs, gates, bool(reverse))
+
+
+def lstm_backward(be, douts, saved):
+    """(dx, dw, du, db, dh0, dc0) of lstm (refnn.ops.recurrent.lstm_backward);
+    douts = (dhs, dcs)."""
+    x, w, u, h0, c0, c_first, hs, cs, gates, reverse = saved
+    if not isinstance(douts, (tuple, list)) or len(douts) != 2:
+        raise ShapeError("lstm: the upstream gradient must be a pair (dhs, dcs) for the "
+                         "two outputs (hs, cs)")
+    dhs = _douts(be, "lstm", douts[0], "dhs", hs.shape)
+    dcs = _douts(be, "lstm", douts[1], "dcs", hs.shape)
+    T, N, H = hs.shape
+    dz = be.empty(gates.shape)
+    dh, dc = be.zeros((N, H)), be.zeros((N, H))
+    for t, tp in reversed(_order(T, reverse)):
+        _launch(be, "lstm_cell_backward", N * H, dhs.data, dcs.data, gates.data, cs.data,
+                c_first.data, dh.data, dc.data, dz.data, np.uint32(t), np.int32(tp),
+                np.uint32(N), np.uint32(H))
+        dense.gemm(be, dz[t], u, dh)
+    return (*_weight_grads(be, dz, x, w, hs, h0, reverse), None if h0 is None else dh,
+            None if c0 is None else dc)
+
+
+# ----------------------------------------------------------------------------- gru
+def gru_forward(be, x, w, u, b, h0=None, reverse=False):
+    """hs = gru(x) (refnn.ops.recurrent.gru_forward)."""
+    (x, w, u, b, h0, _), (T, N, I, H) = _inputs(be, "gru", x, w, u, b, h0)
+    gates = _projection(be, x, w, b)
+    hs, rh = be.empty((T, N, H)), be.empty((T, N, H))
+    first = _state(be, h0, N, H)
+    hu, rhu = be.empty((N, 2 * H)), be.empty((N, H))
+    dims = (np.uint32(N), np.uint32(H))
+    for t, tp in _order(T, reverse):
+        dense.gemm(be, first if tp < 0 else hs[tp], u[:2 * H].T, hu)
+        _launch(be, "gru_gates_zr", N * H, gates.data, hu.data, first.data, hs.data,
+                rh.data, np.uint32(t), np.int32(tp), *dims)
+        dense.gemm(be, rh[t], u[2 * H:].T, rhu)
+        _launch(be, "gru_gates_n", N * H, gates.data, rhu.data, first.data, hs.data,
+                np.uint32(t), np.int32(tp), *dims)
+    return hs, (x, w, u, h0, first, hs, gates, rh, bool(reverse))
+
+
+def gru_backward(be, dhs, saved):
+    """(dx, dw, du, db, dh0) of gru (refnn.ops.recurrent.gru_backward)."""
+    x, w, u, h0, first, hs, gates, rh, reverse = saved
+    dhs = _douts(be, "gru", dhs, "dhs", hs.shape)
+    T, N, H = hs.shape
+    dz = be.empty(gates.shape)
+    dh, dhcur, drh = be.zeros((N, H)), be.empty((N, H)), be.empty((N, H))
+    dims = (np.uint32(N), np.uint32(H))
+    for t, tp in reversed(_order(T, reverse)):
+        _launch(be, "gru_backward_zn", N * H, dhs.data, dh.data, gates.data, first.data,
+                hs.data, dz.data, dhcur.data, np.uint32(t), np.int32(tp), *dims)
+        dense.gemm(be, dz[t][:, 2 * H:], u[2 * H:], drh)
+        _launch(be, "gru_backward_r", N * H, drh.data, dhcur.data, gates.data, first.data,
+                hs.data, dz.data, dh.data, np.uint32(t), np.int32(tp), *dims)
+        dense.gemm(be, dz[t][:, :2 * H], u[:2 * H], dh, beta=1.0)
+    return (*_weight_grads(be, dz, x, w, hs, h0, reverse, rh), None if h0 is None else dh)
