@@ -23,6 +23,7 @@ EXTENSIONS = {
     "refnn._ext.optim": (["refnn/_ext/optim.pyx"], True),
     "refnn._ext.conv": (["refnn/_ext/conv.pyx"], True),
     "refnn._ext.pool": (["refnn/_ext/pool.pyx"], True),
+    "refnn._ext.image": (["refnn/_ext/image.pyx"], True),
     "refnn._ext.channelwise": (["refnn/_ext/channelwise.pyx"], True),
     "refnn._ext.sequence": (["refnn/_ext/sequence.pyx"], True),
     "refnn._ext.embedding": (["refnn/_ext/embedding.pyx"], True),

@@ -25,6 +25,7 @@ from refnn.backends.cpu import conv
 from refnn.backends.cpu import channelwise
 from refnn.backends.cpu import recurrent
 from refnn.backends.cpu import embedding, sequence
+from refnn.backends.cpu import image
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -162,6 +163,17 @@ KERNELS = {
     "positional_learnable.forward": embedding.positional_learnable_forward,
     "positional_learnable.backward": embedding.positional_learnable_backward,
     "lookup_sgd.update": embedding.lookup_sgd_update,
+    # --- image (NCHW; pixel ops channels last)
+    "upsampling2d.forward": image.upsampling2d_forward,
+    "upsampling2d.backward": image.upsampling2d_backward,
+    "image_resize.forward": image.image_resize_forward,
+    "image_resize.backward": image.image_resize_backward,
+    "reorg.forward": image.reorg_forward,
+    "reorg.backward": image.reorg_backward,
+    "pixel_to_image.forward": image.pixel_to_image_forward,
+    "pixel_to_image.backward": image.pixel_to_image_backward,
+    "image_to_pixel.forward": image.image_to_pixel_forward,
+    "image_to_pixel.backward": image.image_to_pixel_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,

@@ -27,6 +27,7 @@ from refnn.backends.opencl import pool
 from refnn.backends.opencl import conv
 from refnn.backends.opencl import channelwise
 from refnn.backends.opencl import embedding, sequence
+from refnn.backends.opencl import image
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -157,6 +158,17 @@ KERNELS = {
     "layer_norm.backward": norm.layer_norm_backward,
     "lrn.forward": norm.lrn_forward,
     "lrn.backward": norm.lrn_backward,
+    # --- image (NCHW; pixel ops channels last)
+    "upsampling2d.forward": image.upsampling2d_forward,
+    "upsampling2d.backward": image.upsampling2d_backward,
+    "image_resize.forward": image.image_resize_forward,
+    "image_resize.backward": image.image_resize_backward,
+    "reorg.forward": image.reorg_forward,
+    "reorg.backward": image.reorg_backward,
+    "pixel_to_image.forward": image.pixel_to_image_forward,
+    "pixel_to_image.backward": image.pixel_to_image_backward,
+    "image_to_pixel.forward": image.image_to_pixel_forward,
+    "image_to_pixel.backward": image.image_to_pixel_backward,
     # --- optim
     "gdm.update": optim.gdm_update,
     "rmsprop.update": optim.rmsprop_update,
