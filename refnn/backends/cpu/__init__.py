@@ -22,6 +22,7 @@ from refnn.backends.base import BackendError, HostBackend  # noqa: E402
 from refnn.backends.cpu import activation, dense, loss, optim
 from refnn.backends.cpu import pool
 from refnn.backends.cpu import conv
+from refnn.backends.cpu import norm
 from refnn.backends.cpu import channelwise
 from refnn.backends.cpu import recurrent
 from refnn.backends.cpu import embedding, sequence

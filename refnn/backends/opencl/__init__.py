@@ -25,6 +25,7 @@ from refnn.backends.base import Backend, BackendError
 from refnn.backends.opencl import _pocl, _programs, activation, dense, loss, optim
 from refnn.backends.opencl import pool
 from refnn.backends.opencl import conv
+from refnn.backends.opencl import norm
 from refnn.backends.opencl import channelwise
 from refnn.backends.opencl import embedding, sequence
 from refnn.backends.opencl import image
