@@ -8,6 +8,8 @@ from refnn.neoml.Dnn._dnn import Dnn
 from refnn.neoml.Dnn._layer import Layer, Source, Sink
 from refnn.neoml.Dnn._fully_connected import FullyConnected
 from refnn.neoml.Dnn._conv import Conv
+from refnn.neoml.Dnn._conv import Conv3D
+from refnn.neoml.Dnn._transposed_conv import TransposedConv, TransposedConv3D
 from refnn.neoml.Dnn._channelwise_conv import ChannelwiseConv
 from refnn.neoml.Dnn._time_conv import TimeConv
 from refnn.neoml.Dnn._pooling import (
@@ -24,7 +26,8 @@ from refnn.neoml.Dnn._initializer import Initializer, Xavier, XavierUniform, Uni
 from refnn.neoml.Dnn._solver import Solver, SimpleGradient, AdaptiveGradient, NesterovGradient
 
 #: every layer class of the facade (read by ``refnn coverage`` via their ``OPS``)
-LAYERS = (Source, Sink, FullyConnected, Conv, ChannelwiseConv, TimeConv,
+LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, TransposedConv3D,
+          ChannelwiseConv, TimeConv,
           MaxPooling, MeanPooling, GlobalMaxPooling,
           GlobalMeanPooling, GlobalSumPooling, MaxPooling3D, MeanPooling3D,
           MaxOverTimePooling, ProjectionPooling, Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs,

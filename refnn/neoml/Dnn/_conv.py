@@ -9,13 +9,18 @@ The per-filter free term is the ``bias`` op on the (N*Ho*Wo, F) rows of the outp
 Weights are kept in the op's layout: filters (F, C, kh, kw) and free term (F,); the
 ``filter`` and ``free_term`` properties show them in NeoML's blob shapes
 (1, F, 1, kh, kw, 1, C) and (F, 1, 1, 1, 1, 1, 1).
+
+Conv3D (``conv3d``) and, in _transposed_conv.py, TransposedConv / TransposedConv3D
+(``conv_transpose2d`` / ``conv_transpose3d``) share ``_ConvLayer``: a 3-D image blob is
+(BL, BW, LS, H, W, D, C), channels last, and goes to the op as (N, C, H, W, D) -- the
+op's three spatial axes are NeoML's (height, width, depth), in that order.
 """
 import numpy as np
 
 from refnn.errors import ParameterError, ShapeError
 from refnn.neoml.Dnn._fully_connected import FullyConnected
 from refnn.neoml.Dnn._layer import Layer
-from refnn.ops.conv import conv2d_geometry
+from refnn.ops.conv import conv2d_geometry, conv_geometry, conv_transpose_geometry
 
 
 def _size_pair(where, what, v, minimum):
@@ -256,3 +261,270 @@ class Conv(Layer):
             dx = self._swap(dx.reshape(N, C, x_shape[3] * x_shape[4]))
             dxs.append(dx.reshape(x_shape))
         return dxs
+
+
+# ------------------------------------------------------------ Conv3D and the transposes
+def _size_tuple(where, what, v, n, minimum):
+    """A tuple of n ints (NeoML's tuples; an int is repeated), each >= minimum."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        v = (v,) * n
+    if not isinstance(v, (tuple, list)) or len(v) != n or any(
+            isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in v):
+        raise ParameterError(f"{where}: {what} must be a tuple of {n} ints, got {v!r}")
+    if min(v) < minimum:
+        raise ParameterError(f"{where}: {what} must be >= {minimum}, got {tuple(v)!r}")
+    return tuple(int(a) for a in v)
+
+
+class _ConvLayer(Layer):
+    """Shared body of Conv3D, TransposedConv and TransposedConv3D.
+
+    Subclasses set ND (2 or 3 spatial axes), OP (the refnn op) and TRANSPOSED. The op's
+    filters are (A, B, *kernel) with A = filter_count, B = input channels for a
+    convolution and A = input channels, B = filter_count for a transposed one; NeoML's
+    filter blob is (1, A, 1, kh, kw, kd, B) either way (kd = 1 in 2-D).
+    """
+
+    N_INPUTS = (1, None)
+    N_OUTPUTS = None
+    ND, OP, TRANSPOSED, HAS_DILATION = 3, "conv3d", False, False
+
+    def __init__(self, input_layers, filter_count, filter_size, stride_size, padding_size,
+                 dilation_size, is_zero_free_term, name):
+        where = f"{type(self).__name__} {name!r}"
+        n = self.ND
+        self._filter_count = _filter_count(where, filter_count)
+        self._filter_size = _size_tuple(where, "filter_size", filter_size, n, 1)
+        self._stride_size = _size_tuple(where, "stride_size", stride_size, n, 1)
+        self._padding_size = _size_tuple(where, "padding_size", padding_size, n, 0)
+        self._dilation_size = _size_tuple(where, "dilation_size", dilation_size, n, 1)
+        self._zero_free_term = bool(is_zero_free_term)
+        self._saved = []
+        super().__init__(input_layers, name)
+
+    # --------------------------------------------------------------- properties
+    @property
+    def filter_count(self):
+        """The number of filters (the output channels)."""
+        return self._filter_count
+
+    @filter_count.setter
+    def filter_count(self, value):
+        self._filter_count = _filter_count(self._where(), value)
+        self._drop_params()
+
+    @property
+    def filter_size(self):
+        """The filter size ((height, width) or (height, width, depth))."""
+        return self._filter_size
+
+    @filter_size.setter
+    def filter_size(self, value):
+        self._filter_size = _size_tuple(self._where(), "filter_size", value, self.ND, 1)
+        self._drop_params()
+
+    @property
+    def stride_size(self):
+        """The convolution stride (vertical, horizontal[, depth])."""
+        return self._stride_size
+
+    @stride_size.setter
+    def stride_size(self, value):
+        self._stride_size = _size_tuple(self._where(), "stride_size", value, self.ND, 1)
+
+    @property
+    def padding_size(self):
+        """The zero padding on each side (vertical, horizontal[, depth])."""
+        return self._padding_size
+
+    @padding_size.setter
+    def padding_size(self, value):
+        self._padding_size = _size_tuple(self._where(), "padding_size", value, self.ND, 0)
+
+    @property
+    def zero_free_term(self):
+        """True: the free term is zero and not trained."""
+        return self._zero_free_term
+
+    @zero_free_term.setter
+    def zero_free_term(self, value):
+        self._zero_free_term = bool(value)
+
+    _drop_params = Conv._drop_params
+    _engine_backend = FullyConnected._engine_backend
+    _host_float = FullyConnected._host_float
+    _blob_of = FullyConnected._blob_of
+    _free_term_blob = FullyConnected._free_term_blob
+    _set_free_term = FullyConnected._set_free_term
+    _accumulate = FullyConnected._accumulate
+    _swap = Conv._swap
+
+    @property
+    def _trainable(self):
+        return self._learning_enabled
+
+    def _kernel3(self):
+        """The filter size padded to (kh, kw, kd) for the blob shape."""
+        return self._filter_size + (1,) * (3 - self.ND)
+
+    @property
+    def filter(self):
+        """A copy of the filters as a blob (1, A, 1, kh, kw, kd, B) (see the class); None
+        before the first run unless set."""
+        w = self._params.get("filter")
+        if w is None:
+            return None
+        A, B = w.shape[:2]
+        K = int(np.prod(self._filter_size))
+        return self._blob_of(self._swap(w.reshape(A, B, K)), (1, A, 1) + self._kernel3() + (B,))
+
+    @filter.setter
+    def filter(self, blob):
+        be = self._engine_backend()
+        if blob is None:
+            self._params.pop("filter", None)
+            self._grads.pop("filter", None)
+            return
+        host = self._host_float(blob, "filter")
+        s = tuple(int(v) for v in blob.shape)
+        k3, F = self._kernel3(), self._filter_count
+        A, B = s[0] * s[1] * s[2], s[6]
+        want = f"(1, C, 1, {', '.join(map(str, k3))}, {F})" if self.TRANSPOSED else \
+            f"(1, {F}, 1, {', '.join(map(str, k3))}, C)"
+        if s[3:6] != k3 or (B if self.TRANSPOSED else A) != F:
+            raise ShapeError(f"{self._where()}: filter must have shape {want}, got blob "
+                             f"shape {s}")
+        K = int(np.prod(k3))
+        w = np.ascontiguousarray(host.reshape(A, K, B).transpose(0, 2, 1))
+        w = w.reshape((A, B) + self._filter_size)
+        self._params["filter"] = be.asarray(w, dtype=np.float32)
+        self._grads.pop("filter", None)
+
+    @property
+    def free_term(self):
+        """A copy of the free term as a blob (F, 1, 1, 1, 1, 1, 1); None before the first
+        run unless set."""
+        return self._free_term_blob(self._filter_count)
+
+    @free_term.setter
+    def free_term(self, blob):
+        self._set_free_term(blob, self._filter_count)
+
+    # ------------------------------------------------------------------ passes
+    def _image(self, x):
+        """(N, spatial, channels) of a 7-D input blob shape."""
+        if len(x.shape) != 7:
+            raise ShapeError(f"{self._where()}: inputs must be 7-D blobs, got shape "
+                             f"{tuple(x.shape)}")
+        s = tuple(int(v) for v in x.shape)
+        N = s[0] * s[1] * s[2]
+        if self.ND == 2:
+            return N, s[3:5], s[5] * s[6]
+        return N, s[3:6], s[6]
+
+    def _init_params(self, be, x):
+        _, _, C = self._image(x)
+        F, k = self._filter_count, self._filter_size
+        if "filter" not in self._params:
+            shape = (C, F) + k if self.TRANSPOSED else (F, C) + k
+            # NeoML's fan-in: the filter blob's object size (kernel * its last axis)
+            fan_in = int(np.prod(k)) * shape[1]
+            w = self._dnn.initializer._draw(shape, fan_in)
+            self._params["filter"] = be.asarray(w.astype(np.float32), dtype=np.float32)
+        if not self._zero_free_term and "free_term" not in self._params:
+            self._params["free_term"] = be.zeros((F,), dtype=np.float32)
+
+    def _geometry(self, x, w, i):
+        """The op's checks with this layer's name (axes named as NeoML's), before any
+        kernel runs; returns the output's spatial size."""
+        N, size, C = self._image(x)
+        need = w.shape[0] if self.TRANSPOSED else w.shape[1]
+        if C != need:
+            what = "Depth*Channels" if self.ND == 2 else "Channels"
+            raise ShapeError(f"{self._where()}: input {i} must have {need} channels "
+                             f"({what}) like the filter, got {C} (blob shape "
+                             f"{tuple(x.shape)})")
+        where, axes = f"{self._where()} input {i}", "HWD"[:self.ND]
+        if self.TRANSPOSED:
+            return conv_transpose_geometry((N, C) + size, w.shape, self._stride_size,
+                                           self._padding_size, self._dilation_size, 0,
+                                           where, axes)[-1]
+        return conv_geometry((N, C) + size, w.shape, self._stride_size, self._padding_size,
+                             self._dilation_size, where, axes)[-1]
+
+    def _op_params(self):
+        p = {"stride": self._stride_size, "padding": self._padding_size}
+        if self.HAS_DILATION:
+            p["dilation"] = self._dilation_size
+        return p
+
+    def _forward(self, be, xs, training):
+        for i, x in enumerate(xs):
+            self._check_float(x, f"input {i}")
+        self._init_params(be, xs[0])
+        w = self._params["filter"]
+        F = self._filter_count
+        outs = [self._geometry(x, w, i) for i, x in enumerate(xs)]
+        self._saved, ys = [], []
+        for x, out in zip(xs, outs):
+            N, size, C = self._image(x)
+            S, P = int(np.prod(size)), int(np.prod(out))
+            xo = self._swap(x.reshape(N, S, C)).reshape((N, C) + size)
+            y, saved_op = be.op(self.OP + ".forward")(xo, w, **self._op_params())
+            y = self._swap(y.reshape(N, F, P)).reshape(N * P, F)
+            saved_bias = None
+            if not self._zero_free_term:
+                y, saved_bias = be.op("bias.forward")(y, self._params["free_term"])
+            self._saved.append((tuple(x.shape), out, saved_op, saved_bias))
+            out3 = out + (1,) * (3 - self.ND)
+            ys.append(y.reshape(tuple(x.shape[:3]) + out3 + (F,)))
+        return ys
+
+    def _backward(self, be, dys, need_dx):
+        dxs = []
+        F = self._filter_count
+        for (x_shape, out, saved_op, saved_bias), dy in zip(self._saved, dys):
+            if dy is None:
+                dxs.append(None)
+                continue
+            N, size, C = self._image(_Shape(x_shape))
+            P = int(np.prod(out))
+            dy = dy.reshape(N * P, F)
+            if saved_bias is not None:
+                dy, db = be.op("bias.backward")(dy, saved_bias)
+                self._accumulate("free_term", db)
+            dyo = self._swap(dy.reshape(N, P, F)).reshape((N, F) + out)
+            dx, dw = be.op(self.OP + ".backward")(dyo, saved_op)
+            self._accumulate("filter", dw)
+            dx = self._swap(dx.reshape(N, C, int(np.prod(size))))
+            dxs.append(dx.reshape(x_shape))
+        return dxs
+
+
+class _Shape:
+    """A stand-in with only ``.shape`` (``_image`` of a stored shape)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
+class Conv3D(_ConvLayer):
+    """The 3-D convolution layer (``Conv3D(input_layers, filter_count=1,
+    filter_size=(3, 3, 3), stride_size=(1, 1, 1), padding_size=(0, 0, 0),
+    is_zero_free_term=False, name=None)``) on refnn's ``conv3d`` op.
+
+    Inputs (BL, BW, LS, H, W, D, C) -> outputs (BL, BW, LS, Ho, Wo, Do, F) with
+    Ho = (2 p + H - kh) // s + 1 per axis (NeoML's Conv3D has no dilation). Filter blob
+    (1, F, 1, kh, kw, kd, C) (``filter_count`` objects of the input's channels), free
+    term (F, 1, 1, 1, 1, 1, 1); filters start from the initializer with fan-in
+    kh*kw*kd*C at the first run, the free term at zero.
+    """
+
+    OPS = ("conv3d", "bias")
+    ND, OP, TRANSPOSED, HAS_DILATION = 3, "conv3d", False, False
+
+    def __init__(self, input_layers, filter_count=1, filter_size=(3, 3, 3),
+                 stride_size=(1, 1, 1), padding_size=(0, 0, 0), is_zero_free_term=False,
+                 name=None):
+        super().__init__(input_layers, filter_count, filter_size, stride_size, padding_size,
+                         1, is_zero_free_term, name)
