@@ -104,12 +104,14 @@ def test_pooling_after_convolution_in_a_model(nbe):
     y4, _ = P.max_pool2d_forward(conv, 2, 2)
     np.testing.assert_allclose(y, y4.reshape(N, -1).T, rtol=RTOL, atol=ATOL)
     assert Pooling.OPS == ("max_pool2d", "avg_pool2d", "global_max_pool",
-                           "global_mean_pool")
+                           "global_mean_pool", "max_pool3d", "avg_pool3d")
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"fshape": 2, "op": "min"}, "op must be 'max' or 'avg'"),
-    ({"fshape": (2, 2, 2)}, "fshape"),
+    ({"fshape": (2, 2, 2, 2)}, "fshape"),
+    ({"fshape": 2, "strides": {"str_d": 0}}, "strides must be >= 1"),
+    ({"fshape": 2, "padding": {"pad_d": 1.5}}, "padding values must be ints"),
     ({"fshape": 0}, "fshape must be >= 1"),
     ({"fshape": "some"}, "fshape"),
     ({"fshape": 2, "strides": {"str_x": 1}}, "unknown keys"),
@@ -130,3 +132,49 @@ def test_bad_geometry_names_the_layer(nbe):
     layer = Pooling(2, name="pl").configure((3, 4, 4))
     with pytest.raises(ShapeError, match=r"pl \(Pooling\).*\(48, batch\)"):
         layer.fprop(nbe.array(np.zeros((47, N))))
+
+
+CASES_3D = [  # (C, D, H, W, fshape, op, strides, padding) -> (kernel, stride, pad), out_shape
+    (2, 4, 5, 6, (2, 3, 3), "max", 1, {"pad_d": 1}, ((2, 3, 3), (2, 1, 1), (1, 0, 0)),
+     (2, 3, 3, 4)),                                # an int stride leaves str_d = T
+    (2, 4, 5, 6, (2, 3, 3), "max", {"str_d": 1, "str_h": 1, "str_w": 2}, {"pad_d": 1},
+     ((2, 3, 3), (1, 1, 2), (1, 0, 0)), (2, 5, 3, 2)),
+    (3, 5, 4, 4, (3, 2, 2), "avg", {"str_d": 2}, {"pad_d": 1, "pad_h": 1},
+     ((3, 2, 2), (2, 2, 2), (1, 1, 0)), (3, 3, 3, 2)),
+    (2, 3, 6, 5, 2, "max", {}, {}, ((1, 2, 2), (1, 2, 2), (0, 0, 0)), (2, 3, 3, 2)),
+    (2, 3, 4, 4, (3, 2, 2), "avg", {}, 1, ((3, 2, 2), (3, 2, 2), (0, 1, 1)), (2, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("case", CASES_3D)
+def test_pooling_3d_samples_match_reference_ops(nbe, case):
+    C, D, H, W, fshape, op, strides, padding, (kernel, stride, pad), out_shape = case
+    rs = np.random.RandomState(5)
+    x5 = rs.randn(N, C, D, H, W)
+    layer = Pooling(fshape, op=op, strides=strides, padding=padding, name="pool3")
+    layer.configure((C, D, H, W))
+    layer.allocate()
+    if op == "max":
+        y5, saved = P.max_pool3d_forward(x5, kernel, stride, pad)
+        backward = P.max_pool3d_backward
+    else:
+        y5, saved = P.avg_pool3d_forward(x5, kernel, stride, pad, count_include_pad=False)
+        backward = P.avg_pool3d_backward
+    assert layer.out_shape == out_shape            # (C, M, P, Q), or (C, P, Q) if M = 1
+    assert int(np.prod(out_shape)) == int(np.prod(y5.shape[1:]))
+    err5 = rs.randn(*y5.shape)
+    y, dx = _fprop_bprop(nbe, layer, x5, err5)
+    np.testing.assert_allclose(y, y5.reshape(N, -1).T, rtol=RTOL, atol=ATOL)
+    (dx5,) = backward(err5, saved)
+    np.testing.assert_allclose(dx, dx5.reshape(N, -1).T, rtol=RTOL, atol=ATOL)
+
+
+def test_depth_window_needs_volume_samples():
+    with pytest.raises(ShapeError, match=r"pl \(Pooling\).*T = 2.*\(C, D, H, W\)"):
+        Pooling((2, 2, 2), name="pl").configure((3, 4, 4))
+    with pytest.raises(ShapeError, match=r"pl \(Pooling\).*pad_d = 1"):
+        Pooling(2, padding={"pad_d": 1}, name="pl").configure((3, 4, 4))
+    with pytest.raises(ShapeError, match=r"pl \(Pooling\).*kernel \(3, 2, 2\).*larger"):
+        Pooling((3, 2, 2), name="pl").configure((1, 2, 4, 4))
+    with pytest.raises(ShapeError, match=r"pl \(Pooling\).*\(C, D, H, W\)"):
+        Pooling(2, name="pl").configure((1, 2, 2, 4, 4))
