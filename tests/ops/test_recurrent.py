@@ -1,0 +1,223 @@
+"""Recurrent family beyond the generic contract of test_generic.py: the cell equations
+checked by hand on one step, the state semantics (reverse, absent initial state,
+continuing a sequence from its last state, the IRNN carry), sizes where the cpu kernels
+run their OpenMP loops, float64 agreement, and the errors (raised before any kernel runs)
+on every backend, the reference included.
+"""
+import numpy as np
+import pytest
+
+from refnn.errors import ParameterError, ShapeError
+from refnn.ops import recurrent as R
+from refnn.testing import assert_backends_agree, check_backward
+from refnn.testing.compare import assert_matches_reference
+from refnn.testing.pytest_plugin import backend_names, make_backend
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+@pytest.fixture(scope="module", params=["reference"] + backend_names())
+def any_backend(request):
+    return make_backend(request.param)
+
+
+def weights(op, T, N, I, H, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    G = GATES[op]
+    return (rng.normal(size=(T, N, I)), rng.normal(size=(G * H, I)) * scale / np.sqrt(I),
+            rng.normal(size=(G * H, H)) * scale / np.sqrt(H), rng.normal(size=G * H) * 0.3)
+
+
+def run(be, op, *args, **params):
+    """Forward on backend ``be``; host arrays back (a tuple of outputs)."""
+    dev = [None if a is None else be.asarray(a) for a in args]
+    out, saved = be.op(op + ".forward")(*dev, **params)
+    out = out if isinstance(out, tuple) else (out,)
+    return tuple(be.to_host(o) for o in out), saved
+
+
+def tol(be):
+    return 1e-10 if be.dtype == np.float64 else 2e-4
+
+
+def sig(a):
+    return 1 / (1 + np.exp(-a))
+
+
+# ------------------------------------------------------------------ one step by hand
+def test_lstm_one_step_by_hand_in_neoml_gate_order(any_backend):
+    x, w, u, b = weights("lstm", 1, 2, 3, 4, seed=1)
+    rng = np.random.default_rng(2)
+    h0, c0 = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    a = x[0] @ w.T + h0 @ u.T + b
+    g, f, i, o = np.tanh(a[:, :4]), sig(a[:, 4:8]), sig(a[:, 8:12]), sig(a[:, 12:])
+    c = f * c0 + i * g
+    (hs, cs), _ = run(any_backend, "lstm", x, w, u, b, h0, c0)
+    np.testing.assert_allclose(cs[0], c, rtol=tol(any_backend), atol=tol(any_backend))
+    np.testing.assert_allclose(hs[0], o * np.tanh(c), rtol=tol(any_backend),
+                               atol=tol(any_backend))
+
+
+def test_gru_one_step_resets_before_the_recurrent_product(any_backend):
+    x, w, u, b = weights("gru", 1, 2, 3, 4, seed=3)
+    h0 = np.random.default_rng(4).normal(size=(2, 4))
+    z = sig(x[0] @ w[:4].T + h0 @ u[:4].T + b[:4])
+    r = sig(x[0] @ w[4:8].T + h0 @ u[4:8].T + b[4:8])
+    n = np.tanh(x[0] @ w[8:].T + (r * h0) @ u[8:].T + b[8:])
+    (hs,), _ = run(any_backend, "gru", x, w, u, b, h0)
+    np.testing.assert_allclose(hs[0], (1 - z) * n + z * h0, rtol=tol(any_backend),
+                               atol=tol(any_backend))
+    # PyTorch's variant r * (h u_n^T) gives a different state: the test can tell them apart
+    n_torch = np.tanh(x[0] @ w[8:].T + b[8:] + r * (h0 @ u[8:].T))
+    assert np.abs((1 - z) * n_torch + z * h0 - hs[0]).max() > 1e-3
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_rnn_one_step_by_hand(any_backend, activation):
+    x, w, u, b = weights("rnn", 1, 3, 2, 5, seed=5)
+    h0 = np.random.default_rng(6).normal(size=(3, 5))
+    z = x[0] @ w.T + h0 @ u.T + b
+    want = np.tanh(z) if activation == "tanh" else np.maximum(z, 0)
+    (hs,), _ = run(any_backend, "rnn", x, w, u, b, h0, activation=activation)
+    np.testing.assert_allclose(hs[0], want, rtol=tol(any_backend), atol=tol(any_backend))
+
+
+# ---------------------------------------------------------------- state semantics
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+def test_reverse_is_the_forward_pass_of_the_flipped_sequence(any_backend, op):
+    x, w, u, b = weights(op, 6, 2, 3, 5, seed=7)
+    back, _ = run(any_backend, op, x, w, u, b, reverse=True)
+    fwd, _ = run(any_backend, op, x[::-1].copy(), w, u, b)
+    for o_back, o_fwd in zip(back, fwd):
+        np.testing.assert_allclose(o_back, o_fwd[::-1], rtol=tol(any_backend),
+                                   atol=tol(any_backend))
+
+
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_absent_initial_state_is_zeros_and_has_no_gradient(any_backend, op, reverse):
+    T, N, H = 4, 3, 7
+    x, w, u, b = weights(op, T, N, 2, H, seed=8)
+    zeros = [np.zeros((N, H))] * (2 if op == "lstm" else 1)
+    be = any_backend
+    d = np.random.default_rng(9).normal(size=(T, N, H))
+    douts = (be.asarray(d), be.asarray(d)) if op == "lstm" else be.asarray(d)
+    outs0, saved0 = run(be, op, x, w, u, b, reverse=reverse)
+    outs1, saved1 = run(be, op, x, w, u, b, *zeros, reverse=reverse)
+    for a, c in zip(outs0, outs1):
+        np.testing.assert_array_equal(a, c)
+    g0 = be.op(op + ".backward")(douts, saved0)
+    g1 = be.op(op + ".backward")(douts, saved1)
+    assert all(g is None for g in g0[4:]) and all(g is not None for g in g1[4:])
+    for a, c in zip(g0[:4], g1[:4]):
+        np.testing.assert_allclose(be.to_host(a), be.to_host(c), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+def test_a_sequence_continues_from_its_last_state(any_backend, op):
+    """Running steps 0..3 then 4..6 from the state after step 3 equals one run of 0..6."""
+    x, w, u, b = weights(op, 7, 2, 3, 5, seed=10)
+    whole, _ = run(any_backend, op, x, w, u, b)
+    first, _ = run(any_backend, op, x[:4].copy(), w, u, b)
+    state = [o[-1] for o in first]              # h (and c) after step 3
+    second, _ = run(any_backend, op, x[4:].copy(), w, u, b, *state)
+    for k, o in enumerate(whole):
+        np.testing.assert_allclose(o, np.concatenate([first[k], second[k]]),
+                                   rtol=tol(any_backend), atol=tol(any_backend))
+
+
+def test_irnn_identity_recurrence_carries_the_state(any_backend):
+    """IRNN: relu, u = I, w = 0, b = 0 -- a positive h0 is carried unchanged."""
+    T, N, I, H = 5, 2, 3, 4
+    h0 = np.random.default_rng(11).uniform(0.5, 2.0, size=(N, H))
+    (hs,), _ = run(any_backend, "rnn", np.ones((T, N, I)), np.zeros((H, I)), np.eye(H),
+                   np.zeros(H), h0, activation="relu")
+    np.testing.assert_allclose(hs, np.broadcast_to(h0, (T, N, H)), rtol=1e-6)
+
+
+def test_bptt_reaches_the_first_step():
+    """The gradient of the last state w.r.t. x[0] is non-zero and numerically right."""
+    x, w, u, b = weights("lstm", 12, 1, 2, 3, seed=12, scale=2.0)
+    d = np.zeros((12, 1, 3))
+    d[-1] = 1.0
+    grads = check_backward(R.lstm_forward, R.lstm_backward, [x, w, u, b],
+                           douts=(d, np.zeros_like(d)), name="lstm")
+    assert np.abs(grads[0][0]).max() > 1e-6
+    assert np.abs(grads[0][:-1]).max() > 0
+
+
+# ------------------------------------------------------------------ sizes, dtypes
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+def test_large_step_runs_the_parallel_gate_loops(backend, op):
+    """N * G * H >= 16384: the cpu kernels' OpenMP loops; H not a multiple of any tile."""
+    H = 520 if op == "rnn" else 130
+    x, w, u, b = weights(op, 5, 32, 9, H, seed=13)
+    assert_backends_agree(op, backend, (x, w, u, b, 0.5 * np.ones((32, H))),
+                          {"reverse": True})
+
+
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+def test_cpu_float64_matches_reference(op):
+    x, w, u, b = weights(op, 9, 3, 4, 7, seed=14)
+    h0 = np.random.default_rng(15).normal(size=(3, 7))
+    args = (x, w, u, b, h0) + ((h0 * 0.5,) if op == "lstm" else ())
+    _, grads = assert_matches_reference(make_backend("cpu", np.float64), op, args,
+                                           {"reverse": True}, dtype=np.float64,
+                                           rtol=1e-10, atol=1e-11)
+    assert len(grads) == len(args) and all(g is not None for g in grads)
+
+
+# ------------------------------------------------------------------------- errors
+BAD = [
+    ("rnn", dict(x=(5, 3)), ShapeError, r"rnn: x must be a time-major sequence"),
+    ("lstm", dict(x=(2, 3, 4, 1)), ShapeError, r"lstm: x must be a time-major"),
+    ("gru", dict(x=(0, 2, 3)), ShapeError, r"gru: x \(T, N, I\) needs T, N, I >= 1"),
+    ("lstm", dict(H=0), ShapeError, r"lstm: the hidden size must be >= 1"),
+    ("rnn", dict(H=0), ShapeError, r"rnn: the hidden size must be >= 1"),
+    ("gru", dict(u=(6, 3)), ShapeError, r"gru: u must have shape \(3\*H, H\)"),
+    ("lstm", dict(w=(16, 5)), ShapeError, r"lstm: w must have shape \(16, 3\)"),
+    ("rnn", dict(b=(5,)), ShapeError, r"rnn: b must have shape \(4,\)"),
+    ("lstm", dict(h0=(3, 4)), ShapeError, r"lstm: the initial state h0 must have shape "
+                                          r"\(2, 4\)"),
+    ("lstm", dict(c0=(2, 5)), ShapeError, r"lstm: the initial state c0 must have shape"),
+    ("gru", dict(h0=(2, 4, 1)), ShapeError, r"gru: the initial state h0"),
+]
+
+
+def _bad_args(op, x=(4, 2, 3), H=4, w=None, u=None, b=None, h0=None, c0=None):
+    G = GATES[op]
+    shapes = [x, w or (G * H, x[-1] if len(x) == 3 else 3), u or (G * H, H), b or (G * H,)]
+    if h0 or c0:
+        shapes.append(h0 or (x[1], H))
+    if c0:
+        shapes.append(c0)
+    return [np.zeros(s) for s in shapes]
+
+
+@pytest.mark.parametrize("op,bad,error,message", BAD)
+def test_bad_shapes_raise_clear_errors(any_backend, op, bad, error, message):
+    args = [any_backend.asarray(a) for a in _bad_args(op, **bad)]
+    with pytest.raises(error, match=message):
+        any_backend.op(op + ".forward")(*args)
+
+
+def test_bad_activation(any_backend):
+    be = any_backend
+    x, w, u, b = (be.asarray(a) for a in weights("rnn", 3, 2, 2, 3))
+    with pytest.raises(ParameterError, match=r"rnn: activation must be one of"):
+        be.op("rnn.forward")(x, w, u, b, activation="sigmoid")
+
+
+def test_bad_upstream_gradient(backend):
+    """The fast paths check dout before their unchecked kernels read it."""
+    be = backend
+    x, w, u, b = (be.asarray(a) for a in weights("rnn", 3, 2, 2, 3))
+    _, saved = be.op("rnn.forward")(x, w, u, b)
+    with pytest.raises(ShapeError, match=r"rnn: dhs must have shape \(3, 2, 3\)"):
+        be.op("rnn.backward")(be.asarray(np.zeros((3, 2, 4))), saved)
+    _, saved = be.op("lstm.forward")(*(be.asarray(a) for a in weights("lstm", 3, 2, 2, 3)))
+    with pytest.raises(ShapeError, match=r"lstm: the upstream gradient must be a pair"):
+        be.op("lstm.backward")(be.asarray(np.zeros((3, 2, 3))), saved)
+    with pytest.raises(ShapeError, match=r"lstm: dcs must have shape \(3, 2, 3\)"):
+        be.op("lstm.backward")((be.asarray(np.zeros((3, 2, 3))),
+                                be.asarray(np.zeros((3, 1, 3)))), saved)
