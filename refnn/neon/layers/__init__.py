@@ -2,6 +2,7 @@
 from refnn.neon.layers.layer import (Layer, ParameterLayer, CompoundLayer, Linear, Bias,
                                      Affine, Activation, Dropout, GeneralizedCost)
 from refnn.neon.layers.convolution import Convolution, Conv
+from refnn.neon.layers.convolution import Deconvolution, Deconv
 from refnn.neon.layers.pooling import Pooling
 from refnn.neon.layers.layer import DataTransform
 from refnn.neon.layers.normalization import BatchNorm, LRN
@@ -9,5 +10,6 @@ from refnn.neon.layers.container import LayerContainer, Sequential
 
 __all__ = ["Layer", "ParameterLayer", "CompoundLayer", "Linear", "Bias", "Affine",
            "Activation", "Dropout", "GeneralizedCost", "Convolution", "Conv", "Pooling",
+           "Deconvolution", "Deconv",
            "LayerContainer", "DataTransform", "BatchNorm", "LRN",
            "Sequential"]

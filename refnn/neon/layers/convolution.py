@@ -1,4 +1,5 @@
-"""Convolution layers (neon.layers.layer.Convolution, Conv) on refnn's ``conv2d`` op.
+"""Convolution layers (neon.layers.layer.Convolution, Conv) on refnn's ``conv2d`` op and
+deconvolution layers (Deconvolution, Deconv) on its adjoint ``conv_transpose2d``.
 
 neon's layout is CHWN: a layer sees a (C*H*W, N) tensor whose samples have shape
 ``in_shape`` = (C, H, W) (an ArrayIterator's ``lshape`` or the previous layer's
@@ -6,12 +7,17 @@ neon's layout is CHWN: a layer sees a (C*H*W, N) tensor whose samples have shape
 transpose each way: (C*H*W, N) -> (N, C*H*W) = NCHW, and the (N, K*P*Q) output back to
 (K*P*Q, N). The filters are neon's W (C*R*S, K) -- the (C, R, S, K) tensor flattened
 -- and the op's filters are its transpose (K, C, R, S).
+
+Deconvolution is neon's transposed convolution: fshape = (R, S, C) with C the OUTPUT
+channels; the (K, P, Q) input maps to (C, H, W), H = (P - 1) str_h - 2 pad_h +
+dil_h (R - 1) + 1. Its W is (C*R*S, K) like the Convolution it transposes (which maps
+C -> K), so the op's filters are again W^T reshaped to (K, C, R, S).
 """
 import numpy as np
 
 from refnn.errors import ParameterError, ShapeError
 from refnn.neon.layers.layer import CompoundLayer, ParameterLayer
-from refnn.ops.conv import conv2d_geometry
+from refnn.ops.conv import conv2d_geometry, conv_transpose_geometry
 
 
 def _hw(where, what, value, keys, default):
@@ -116,4 +122,93 @@ class Conv(CompoundLayer):
         super().__init__(bias=bias, batch_norm=batch_norm, activation=activation, name=name)
         self.append(Convolution(fshape=fshape, strides=strides, padding=padding,
                                 dilation=dilation, init=init, name=name))
+        self.add_postfilter_layers()
+
+
+class Deconvolution(ParameterLayer):
+    """Deconvolutional (transposed convolution) layer: (K, P, Q) samples -> (C, H, W).
+
+    ``fshape`` = (R, S, C) (C: the output channels); ``strides``, ``padding``,
+    ``dilation``: an int or a dict ({'str_h', 'str_w'}, {'pad_h', 'pad_w'},
+    {'dil_h', 'dil_w'}). H = (P - 1) str_h - 2 pad_h + dil_h (R - 1) + 1, likewise W.
+    The adjoint of a Convolution with the same W (C*R*S, K); runs refnn's
+    ``conv_transpose2d`` op.
+    """
+
+    OPS = ("conv_transpose2d",)
+
+    def __init__(self, fshape, strides=1, padding=0, dilation=1, init=None, bsum=False,
+                 name=None):
+        super().__init__(init, name)
+        where = f"{self.name} (Deconvolution)"
+        if not isinstance(fshape, (tuple, list)) or len(fshape) != 3 or any(
+                isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+                for v in fshape):
+            raise ParameterError(f"{where}: fshape must be (R, S, C), three ints > 0, "
+                                 f"got {fshape!r}")
+        if bsum:
+            raise ParameterError(f"{where}: bsum (fused batch-norm sums) is not provided")
+        self.fshape = tuple(int(v) for v in fshape)
+        self.strides = _hw(where, "strides", strides, ("str_h", "str_w"), 1)
+        self.padding = _hw(where, "padding", padding, ("pad_h", "pad_w"), 0)
+        self.dilation = _hw(where, "dilation", dilation, ("dil_h", "dil_w"), 1)
+        if min(self.strides) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
+            raise ParameterError(f"{where}: strides and dilation must be >= 1 and padding "
+                                 f">= 0, got strides={self.strides}, padding="
+                                 f"{self.padding}, dilation={self.dilation}")
+        self.nglayer = None
+
+    def __str__(self):
+        return (f"Deconvolution Layer '{self.name}': {self.in_shape} inputs, "
+                f"{self.out_shape} outputs")
+
+    def configure(self, in_obj):
+        super().configure(in_obj)
+        shape = self.in_shape
+        if not isinstance(shape, (tuple, list)) or len(shape) != 3:
+            raise ShapeError(f"{self.name} (Deconvolution): needs (K, P, Q) samples (give "
+                             f"the data an lshape), got in_shape {shape!r}")
+        R, S, C = self.fshape
+        K, P, Q = (int(v) for v in shape)
+        self.in_shape = (K, P, Q)
+        H, W = conv_transpose_geometry(
+            (1, K, P, Q), (K, C, R, S), self.strides, self.padding, self.dilation, 0,
+            where=f"{self.name} (Deconvolution)")[-1]
+        self.out_shape = (C, H, W)
+        self.weight_shape = (C * R * S, K)
+        return self
+
+    def fprop(self, inputs, inference=False):
+        self._check_input(inputs)
+        be, rb = self.be, self.be.rb
+        self.inputs = inputs
+        N = inputs.shape[1]
+        R, S, C = self.fshape
+        K = self.in_shape[0]
+        x = be.to_nc(inputs).reshape((N,) + self.in_shape)            # N K P Q
+        w = rb.transpose2d(self.W._data).reshape(K, C, R, S)
+        y, self._saved = rb.op("conv_transpose2d.forward")(x, w, self.strides, self.padding,
+                                                           self.dilation)
+        self.outputs = be.from_nc(y.reshape(N, -1))
+        return self.outputs
+
+    def bprop(self, error):
+        be, rb = self.be, self.be.rb
+        N = error.shape[1]
+        dy = be.to_nc(error).reshape((N,) + self.out_shape)
+        dx, dw = rb.op("conv_transpose2d.backward")(dy, self._saved)
+        self._store_grad(rb.transpose2d(dw.reshape(self.in_shape[0], -1)))
+        self.deltas = be.from_nc(dx.reshape(N, -1))
+        return self.deltas
+
+
+class Deconv(CompoundLayer):
+    """Deconvolution -> Bias (one per output channel) -> Activation, named "<name>",
+    "<name>_bias", "<name>_<Act>"."""
+
+    def __init__(self, fshape, init, strides=1, padding=0, dilation=1, bias=None,
+                 batch_norm=False, activation=None, name=None):
+        super().__init__(bias=bias, batch_norm=batch_norm, activation=activation, name=name)
+        self.append(Deconvolution(fshape=fshape, strides=strides, padding=padding,
+                                  dilation=dilation, init=init, name=name))
         self.add_postfilter_layers()
