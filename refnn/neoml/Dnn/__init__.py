@@ -24,6 +24,8 @@ from refnn.neoml.Dnn._loss import (
     CustomLossCalculatorBase)
 from refnn.neoml.Dnn._initializer import Initializer, Xavier, XavierUniform, Uniform
 from refnn.neoml.Dnn._solver import Solver, SimpleGradient, AdaptiveGradient, NesterovGradient
+from refnn.neoml.Dnn._image import (
+    Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel)
 
 #: every layer class of the facade (read by ``refnn coverage`` via their ``OPS``)
 LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, TransposedConv3D,
@@ -32,7 +34,8 @@ LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, Transposed
           GlobalMeanPooling, GlobalSumPooling, MaxPooling3D, MeanPooling3D,
           MaxOverTimePooling, ProjectionPooling, Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs,
           Sigmoid, Tanh, HardTanh, HardSigmoid, Power, Exp, Log, Erf, Softmax, Dropout,
-          CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy)
+          CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy,
+          Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel)
 
 __all__ = [c.__name__ for c in LAYERS] + [
     "Dnn", "Layer", "CustomLossCalculatorBase", "Initializer", "Xavier", "XavierUniform",
