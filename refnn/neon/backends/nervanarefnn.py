@@ -33,11 +33,27 @@ class NervanaRefnn(LayerOpsMixin, Backend):
     # -------------------------------------------------- layout at the op edge
     def to_nc(self, t):
         """neon (features, batch) Tensor -> contiguous batch-first (N, C) backend array."""
-        return self.rb.transpose2d(self._contiguous(t))
+        return self._t2d(self._contiguous(t))
 
     def from_nc(self, a):
         """Batch-first (N, C) backend array -> neon (features, batch) Tensor."""
-        return Tensor(self, self.rb.transpose2d(a))
+        return Tensor(self, self._t2d(a))
+
+    #: host matrices with at least this many elements are transposed in row blocks
+    BLOCKED_TRANSPOSE_MIN = 1 << 16
+
+    def _t2d(self, a):
+        """A C-contiguous copy of a.T: ``rb.transpose2d``; for large host matrices the
+        copy goes 32 source rows at a time (one strided copy of a (128, 11520) float32
+        matrix reads or writes a new cache line per element; in blocks the lines are
+        reused: about 2x faster on conv-sized activations)."""
+        if np.ndim(a) != 2 or a.size < self.BLOCKED_TRANSPOSE_MIN:
+            return self.rb.transpose2d(a)
+        rows, cols = a.shape
+        out = np.empty((cols, rows), a.dtype)
+        for i in range(0, rows, 32):
+            out[:, i:i + 32] = a[i:i + 32].T
+        return out
 
     def wrap(self, a):
         """A Tensor around a backend array (no copy)."""
@@ -160,6 +176,9 @@ class NervanaRefnnOpenCL(NervanaRefnn):
         super().__init__(rb, rng_seed=rng_seed, batch_size=batch_size, name=name)
         from refnn.neon.backends._clfuse import FusedKernels
         self.fused = FusedKernels(rb)
+
+    def _t2d(self, a):
+        return self.rb.transpose2d(a)          # the device's own transpose kernel
 
     def _to_host(self, a):
         if not a.flags.c_contiguous:
