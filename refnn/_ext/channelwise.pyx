@@ -34,30 +34,47 @@ cdef Geom _geom(tuple g):
     return r
 
 
+cdef inline Py_ssize_t _first(Py_ssize_t off, Py_ssize_t s) noexcept nogil:
+    """The first j >= 0 with j*s + off >= 0 (a tap's first output inside the input)."""
+    return 0 if off >= 0 else (-off + s - 1) // s
+
+
+cdef inline Py_ssize_t _stop(Py_ssize_t off, Py_ssize_t s, Py_ssize_t size,
+                             Py_ssize_t n_out) noexcept nogil:
+    """One past the last j < n_out with j*s + off < size (0 when there is none)."""
+    cdef Py_ssize_t last = size - 1 - off
+    if last < 0:
+        return 0
+    return min(n_out, last // s + 1)
+
+
 cdef void _cw_plane(const floating *x, const floating *w, floating *y,
                     Geom g) noexcept nogil:
-    """y[i, j] = sum_{p,q} w[p, q] * xpad[i*sh + p*dh, j*sw + q*dw] (one plane)."""
-    cdef Py_ssize_t i, j, p, q, h, v
-    cdef floating acc
+    """y[i, j] = sum_{p,q} w[p, q] * xpad[i*sh + p*dh, j*sw + q*dw] (one plane); per
+    tap and output row, the j range whose input is not padding (branch-free inner loop)."""
+    cdef Py_ssize_t i, j, p, q, h, off, j0, j1
+    cdef floating wv
+    for i in range(g.Ho * g.Wo):
+        y[i] = 0
     for i in range(g.Ho):
-        for j in range(g.Wo):
-            acc = 0
-            for p in range(g.kh):
-                h = i * g.sh + p * g.dh - g.ph
-                if h < 0 or h >= g.H:
-                    continue
-                for q in range(g.kw):
-                    v = j * g.sw + q * g.dw - g.pw
-                    if 0 <= v < g.W:
-                        acc = acc + w[p * g.kw + q] * x[h * g.W + v]
-            y[i * g.Wo + j] = acc
+        for p in range(g.kh):
+            h = i * g.sh + p * g.dh - g.ph
+            if h < 0 or h >= g.H:
+                continue
+            for q in range(g.kw):
+                off = q * g.dw - g.pw
+                j0, j1 = _first(off, g.sw), _stop(off, g.sw, g.W, g.Wo)
+                wv = w[p * g.kw + q]
+                for j in range(j0, j1):
+                    y[i * g.Wo + j] += wv * x[h * g.W + j * g.sw + off]
 
 
 cdef void _cw_plane_dx(const floating *dy, const floating *w, floating *dx,
                        Geom g) noexcept nogil:
     """dx[h, v] = sum of w[p, q] * dy[i, j] over i*sh + p*dh - ph = h,
     j*sw + q*dw - pw = v (one plane, scattered; padding taps dropped)."""
-    cdef Py_ssize_t i, j, p, q, h, v
+    cdef Py_ssize_t i, j, p, q, h, off, j0, j1
+    cdef floating wv
     for i in range(g.H * g.W):
         dx[i] = 0
     for i in range(g.Ho):
@@ -65,17 +82,20 @@ cdef void _cw_plane_dx(const floating *dy, const floating *w, floating *dx,
             h = i * g.sh + p * g.dh - g.ph
             if h < 0 or h >= g.H:
                 continue
-            for j in range(g.Wo):
-                for q in range(g.kw):
-                    v = j * g.sw + q * g.dw - g.pw
-                    if 0 <= v < g.W:
-                        dx[h * g.W + v] += w[p * g.kw + q] * dy[i * g.Wo + j]
+            for q in range(g.kw):
+                off = q * g.dw - g.pw
+                j0, j1 = _first(off, g.sw), _stop(off, g.sw, g.W, g.Wo)
+                wv = w[p * g.kw + q]
+                for j in range(j0, j1):
+                    dx[h * g.W + j * g.sw + off] += wv * dy[i * g.Wo + j]
 
 
 cdef floating _cw_tap_dw(const floating *x, const floating *dy, Py_ssize_t c,
                          Py_ssize_t p, Py_ssize_t q, Geom g) noexcept nogil:
     """dw[c, p, q] = sum_{n,i,j} dy[n, c, i, j] * xpad[n, c, i*sh + p*dh, j*sw + q*dw]."""
-    cdef Py_ssize_t n, i, j, h, v
+    cdef Py_ssize_t n, i, j, h
+    cdef Py_ssize_t off = q * g.dw - g.pw
+    cdef Py_ssize_t j0 = _first(off, g.sw), j1 = _stop(off, g.sw, g.W, g.Wo)
     cdef const floating *xp
     cdef const floating *dyp
     cdef floating acc = 0
@@ -86,10 +106,8 @@ cdef floating _cw_tap_dw(const floating *x, const floating *dy, Py_ssize_t c,
             h = i * g.sh + p * g.dh - g.ph
             if h < 0 or h >= g.H:
                 continue
-            for j in range(g.Wo):
-                v = j * g.sw + q * g.dw - g.pw
-                if 0 <= v < g.W:
-                    acc = acc + dyp[i * g.Wo + j] * xp[h * g.W + v]
+            for j in range(j0, j1):
+                acc = acc + dyp[i * g.Wo + j] * xp[h * g.W + j * g.sw + off]
     return acc
 
 
