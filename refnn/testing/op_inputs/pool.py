@@ -56,8 +56,8 @@ def _global(draw):
 @st.composite
 def _window3d(draw, avg):
     axes = [draw(_axis()) for _ in range(3)]
-    c = draw(st.integers(1, 2))
-    x = draw(distinct_images((1, c) + tuple(a[3] for a in axes)))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    x = draw(distinct_images((n, c) + tuple(a[3] for a in axes)))
     params = {name: tuple(a[i] for a in axes)
               for i, name in enumerate(("kernel", "stride", "padding"))}
     if avg:
