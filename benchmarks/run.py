@@ -30,7 +30,6 @@ sys.path.insert(0, os.path.dirname(HERE))      # the repository root: import ref
 sys.path.insert(0, HERE)                       # import cases
 
 from cases import conv, fc, lenet_step, mlp_epoch, pool  # noqa: E402
-from cases import gru, lstm  # noqa: E402
 
 #: case name -> module (or a class with VARIANTS, REPEAT, make); later issues add lstm, ... here
 CASES = {
@@ -40,8 +39,6 @@ CASES = {
     "conv_first": conv.CONV_FIRST,
     "pool": pool,
     "lenet_step": lenet_step,
-    "lstm": lstm,
-    "gru": gru,
 }
 
 #: paths every case is asked for, in print order; a case may add baselines of its own
