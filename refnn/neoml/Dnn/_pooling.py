@@ -1,5 +1,7 @@
-"""Pooling layers: MaxPooling, MeanPooling and the global poolings, through refnn's
-``pool`` ops (max_pool2d, avg_pool2d, global_{max,mean,sum}_pool).
+"""Pooling layers: MaxPooling, MeanPooling, MaxPooling3D, MeanPooling3D, the global
+poolings, MaxOverTimePooling and ProjectionPooling, through refnn's
+``pool`` ops (max_pool2d, avg_pool2d, max_pool3d, avg_pool3d, global_{max,mean,sum}_pool,
+global_max_pool_topk, max_over_time, projection_pool).
 
 Layout at the edge: an input blob (BL, BW, LS, H, W, D, C) is N = BL*BW*LS images of
 H x W pixels with D*C channels, channels last (NHWC). The pool ops are NCHW, so a layer
