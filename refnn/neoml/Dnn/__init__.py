@@ -8,6 +8,7 @@ from refnn.neoml.Dnn._dnn import Dnn
 from refnn.neoml.Dnn._layer import Layer, Source, Sink
 from refnn.neoml.Dnn._fully_connected import FullyConnected
 from refnn.neoml.Dnn._conv import Conv
+from refnn.neoml.Dnn._normalization import BatchNormalization, ObjectNormalization, Lrn
 from refnn.neoml.Dnn._conv import Conv3D
 from refnn.neoml.Dnn._transposed_conv import TransposedConv, TransposedConv3D
 from refnn.neoml.Dnn._channelwise_conv import ChannelwiseConv
@@ -34,6 +35,7 @@ LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, Transposed
           GlobalMeanPooling, GlobalSumPooling, MaxPooling3D, MeanPooling3D,
           MaxOverTimePooling, ProjectionPooling, Linear, ELU, ReLU, LeakyReLU, HSwish, GELU, Abs,
           Sigmoid, Tanh, HardTanh, HardSigmoid, Power, Exp, Log, Erf, Softmax, Dropout,
+          BatchNormalization, ObjectNormalization, Lrn,
           CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy,
           Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel)
 

@@ -193,6 +193,13 @@ class Conv(Layer):
         engine = self._dnn.math_engine
         return _swap_last(engine.backend, engine.is_host, a)
 
+    def apply_batch_normalization(self, layer):
+        """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
+        layer) into the filters and free term: filter f scaled by final_gamma[f],
+        b' = final_gamma b + final_beta. Delete the batch norm afterwards, as in NeoML."""
+        from refnn.neoml.Dnn._normalization import fold_batch_norm
+        fold_batch_norm(self, layer, "filter", self._filter_count)
+
     @property
     def _trainable(self):
         return self._learning_enabled

@@ -129,6 +129,14 @@ class FullyConnected(Layer):
         copy = be.to_host(a).copy() if engine.is_host else a.copy(queue=be.queue)
         return Blob._new(engine, copy.reshape(shape))
 
+    def apply_batch_normalization(self, layer):
+        """Fold the trained BatchNormalization ``layer`` (fed by this layer) into the
+        weights and free term: W' = diag(final_gamma) W, b' = final_gamma b + final_beta
+        (the free term is trained from then on). Delete the batch norm from the network
+        afterwards and connect its consumers to this layer, as in NeoML."""
+        from refnn.neoml.Dnn._normalization import fold_batch_norm
+        fold_batch_norm(self, layer, "weights", self._element_count)
+
     @property
     def _trainable(self):
         return self._learning_enabled
