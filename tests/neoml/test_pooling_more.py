@@ -215,3 +215,15 @@ def test_projection_pooling_properties_and_errors():
         p.original_size = 1
     with pytest.raises(ParameterError, match="ProjectionPooling 'q'.*dimension"):
         D.ProjectionPooling(src, "rows", name="q")
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: D.MaxPooling(s, 2, name="L"), lambda s: D.MeanPooling3D(s, 1, name="L"),
+    lambda s: D.GlobalMaxPooling(s, 2, name="L"), lambda s: D.GlobalSumPooling(s, name="L"),
+    lambda s: D.MaxOverTimePooling(s, 2, 1, name="L"),
+    lambda s: D.ProjectionPooling(s, "width", name="L")])
+def test_wrong_blob_rank_names_the_layer(make):
+    engine = neoml.MathEngine.ReferenceMathEngine()
+    dnn, layer = _net(engine, make)
+    with pytest.raises(ShapeError, match=f"{type(layer).__name__} 'L'.*7-D blob.*\\(4, 4, 4\\)"):
+        layer._forward(engine.backend, [np.zeros((4, 4, 4), np.float32)], True)

@@ -44,6 +44,17 @@ def _sizes(where, what, v, n):
     return tuple(int(a) for a in v)
 
 
+def _blob_shape(layer, x):
+    """The 7-D shape (BL, BW, LS, H, W, D, C) of an input blob, or a ShapeError naming
+    the layer."""
+    s = tuple(int(v) for v in x.shape)
+    if len(s) != 7:
+        raise ShapeError(f"{layer._where()}: the input must be a 7-D blob (BatchLength, "
+                         f"BatchWidth, ListSize, Height, Width, Depth, Channels), got "
+                         f"shape {s}")
+    return s
+
+
 class _Sizes:
     """A validated size-tuple property (``filter_size``, ``stride_size``) stored in
     ``_<name>``, plus read-only views of its components (``component(i)``)."""
@@ -102,7 +113,7 @@ class _Pool2d(Layer):
     def _forward(self, be, xs, training):
         (x,) = xs
         self._check_float(x)
-        s = tuple(int(v) for v in x.shape)
+        s = _blob_shape(self, x)
         N, spatial, C = self._split(s)
         names = ("Height", "Width", "Depth")[:self.DIMS]
         if any(k > n for k, n in zip(self._filter_size, spatial)):
@@ -198,7 +209,7 @@ class _GlobalPool(Layer):
     def _forward(self, be, xs, training):
         (x,) = xs
         self._check_float(x)
-        s = tuple(int(v) for v in x.shape)
+        s = _blob_shape(self, x)
         N, HWD, C = s[0] * s[1] * s[2], s[3] * s[4] * s[5], s[6]
         x4 = self._swap(x.reshape(N, HWD, C)).reshape(N, C, HWD, 1)
         y, saved = be.op(self.OP + ".forward")(x4)
@@ -253,7 +264,7 @@ class GlobalMaxPooling(_GlobalPool):
             return super()._forward(be, xs, training)
         (x,) = xs
         self._check_float(x)
-        s = tuple(int(v) for v in x.shape)
+        s = _blob_shape(self, x)
         N, HWD, C = s[0] * s[1] * s[2], s[3] * s[4] * s[5], s[6]
         if k > HWD:
             raise ShapeError(f"{self._where()}: max_count {k} is larger than the image "
@@ -336,7 +347,7 @@ class MaxOverTimePooling(Layer):
     def _forward(self, be, xs, training):
         (x,) = xs
         self._check_float(x)
-        s = tuple(int(v) for v in x.shape)
+        s = _blob_shape(self, x)
         if self._filter_len > s[0]:
             raise ShapeError(f"{self._where()}: filter_len {self._filter_len} is longer "
                              f"than the sequence (BatchLength = {s[0]}, blob shape {s})")
@@ -407,7 +418,7 @@ class ProjectionPooling(Layer):
     def _forward(self, be, xs, training):
         (x,) = xs
         self._check_float(x)
-        s = tuple(int(v) for v in x.shape)
+        s = _blob_shape(self, x)
         axis = _DIMENSIONS.index(self._dimension)
         A, L, B = int(np.prod(s[:axis])), s[axis], int(np.prod(s[axis + 1:]))
         y, saved = be.op("projection_pool.forward")(x.reshape(A, L, B), self._original_size)
