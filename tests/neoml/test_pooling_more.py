@@ -227,3 +227,28 @@ def test_wrong_blob_rank_names_the_layer(make):
     dnn, layer = _net(engine, make)
     with pytest.raises(ShapeError, match=f"{type(layer).__name__} 'L'.*7-D blob.*\\(4, 4, 4\\)"):
         layer._forward(engine.backend, [np.zeros((4, 4, 4), np.float32)], True)
+
+
+def test_learn_through_the_new_poolings(engine):
+    """Conv -> MaxPooling3D -> GlobalMaxPooling(3) -> ProjectionPooling -> MaxOverTime
+    -> EuclideanLoss: the gradient reaches the filters and the loss goes down."""
+    rng = np.random.default_rng(7)
+    dnn = D.Dnn(engine, neoml.Random.Random(3))
+    src, lab = D.Source(dnn, "x"), D.Source(dnn, "t")
+    conv = D.Conv(src, 2, (3, 3), padding_size=(1, 1), is_zero_free_term=False, name="c")
+    p3 = D.MaxPooling3D(conv, (2, 2, 1), (1, 1, 1), name="p3")
+    top = D.GlobalMaxPooling(p3, 3, name="top")
+    proj = D.ProjectionPooling(top, "width", name="proj")
+    mot = D.MaxOverTimePooling(proj, 2, 1, name="mot")
+    D.EuclideanLoss((mot, lab), name="loss")
+    dnn.solver = D.SimpleGradient(engine, learning_rate=0.05, moment_decay_rate=0.0)
+    x = rng.normal(0, 1, (3, 2, 1, 4, 4, 1, 2)).astype(np.float32)
+    t = rng.normal(0, 1, (2, 2, 1, 1, 1, 1, 2)).astype(np.float32)
+    inputs = {"x": _blob(engine, x), "t": _blob(engine, t)}
+    dnn.run(inputs)
+    w0, loss0 = conv.filter.asarray(), dnn.layers["loss"].last_loss
+    for _ in range(5):
+        dnn.learn(inputs)
+    assert not np.allclose(conv.filter.asarray(), w0)
+    dnn.run(inputs)
+    assert dnn.layers["loss"].last_loss < loss0
