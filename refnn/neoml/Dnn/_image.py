@@ -21,7 +21,6 @@ import numpy as np
 from refnn.errors import DTypeError, ParameterError, RefnnError, ShapeError
 from refnn.neoml.Dnn._conv import _swap_last
 from refnn.neoml.Dnn._layer import Layer
-from refnn.ops import image as ref
 
 
 def _positive(where, what, v):
