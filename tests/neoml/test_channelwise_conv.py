@@ -18,7 +18,7 @@ RTOL, ATOL = 1e-3, 1e-4
 
 CASES = [  # (N, H, W, C, filter, stride, padding)
     (2, 5, 6, 3, (3, 3), (1, 1), (0, 0)),
-    (1, 7, 5, 2, (3, 2), (2, 1), (1, 2)),
+    (1, 7, 5, 2, (3, 4), (2, 1), (1, 2)),
     (3, 8, 9, 5, (2, 3), (4, 3), (1, 0)),
 ]
 
@@ -137,17 +137,48 @@ def test_bad_input_names_the_layer(engine):
     with pytest.raises(ShapeError, match="ChannelwiseConv 'dw5'.*filter must have shape"):
         cw.filter = _blob(engine, np.ones((1, 1, 1, 3, 3, 1, 3), np.float32))
     with pytest.raises(ShapeError, match="ChannelwiseConv 'dw5'.*filter must have shape"):
-        cw.filter = _blob(engine, np.ones((1, 1, 1, 5, 5, 1, 4), np.float32))
+        cw.filter = _blob(engine, np.ones((1, 1, 1, 5, 5, 2, 3), np.float32))
+    with pytest.raises(ShapeError, match="ChannelwiseConv 'dw5'.*filter must have shape"):
+        cw.filter = _blob(engine, np.ones((1, 2, 1, 5, 5, 1, 3), np.float32))
     with pytest.raises(ShapeError, match="ChannelwiseConv 'dw5'.*free_term must have 3"):
         cw.free_term = _blob(engine, np.ones((4, 1, 1, 1, 1, 1, 1), np.float32))
     with pytest.raises(ParameterError, match="ChannelwiseConv 'dw5'.*stride_size"):
         cw.stride_size = (0, 1)
+    cw.padding_size = (1, 5)                        # NeoML: padding < filter size
+    x = np.ones((1, 1, 1, 8, 8, 1, 3), np.float32)
+    with pytest.raises(ParameterError, match="ChannelwiseConv 'dw5'.*padding_size.*smaller"):
+        dnn.run({"x": _blob(engine, x)})
     with pytest.raises(ParameterError, match="stride_size"):
         neoml.Dnn.ChannelwiseConv(src, 3, (3, 3), stride_size=(1, 0))
     with pytest.raises(ParameterError, match="filter_count"):
         neoml.Dnn.ChannelwiseConv(src, 0)
     with pytest.raises(ParameterError, match="padding_size"):
         neoml.Dnn.ChannelwiseConv(src, 2, padding_size=(-1, 0))
+
+
+def test_filter_count_follows_the_filter_blob(engine):
+    """As NeoML's SetFilterData: filter_count becomes the blob's channel count (and a
+    free term of the old size is dropped, the next run makes a zero one)."""
+    dnn = neoml.Dnn.Dnn(engine)
+    cw = neoml.Dnn.ChannelwiseConv(neoml.Dnn.Source(dnn, "x"), 3, (2, 2), name="cw")
+    neoml.Dnn.Sink(cw, name="out")
+    cw.free_term = _blob(engine, np.ones((3, 1, 1, 1, 1, 1, 1), np.float32))
+    cw.filter = _blob(engine, np.ones((1, 1, 1, 2, 2, 1, 4), np.float32))
+    assert cw.filter_count == 4 and cw.free_term is None
+    x = np.ones((1, 1, 1, 3, 3, 1, 4), np.float32)
+    out = dnn.run({"x": _blob(engine, x)})["out"].asarray(keep_dims=True)
+    np.testing.assert_allclose(out, np.full((1, 1, 1, 2, 2, 1, 4), 4.0))
+    assert tuple(cw.free_term.shape) == (4, 1, 1, 1, 1, 1, 1)
+
+
+def test_initial_filter_uses_neoml_fan_in(engine):
+    """Xavier draws N(0, 1/fan_in) with fan_in = kh*kw*C, the filter blob's object size."""
+    dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(3))
+    cw = neoml.Dnn.ChannelwiseConv(neoml.Dnn.Source(dnn, "x"), 64, (5, 5), name="cw")
+    neoml.Dnn.Sink(cw, name="out")
+    dnn.run({"x": _blob(engine, np.ones((1, 1, 1, 5, 5, 1, 64), np.float32))})
+    std = cw.filter.asarray().std()
+    assert abs(std - np.sqrt(1.0 / (5 * 5 * 64))) < 0.1 * np.sqrt(1.0 / (5 * 5 * 64))
 
 
 def test_learn_moves_the_filter(engine):

@@ -11,10 +11,16 @@ ChannelwiseConv has no dilation). The per-channel free term is the ``bias`` op o
 Weights are kept in the op's layout: filter (C, 1, kh, kw) and free term (C,); the
 ``filter`` and ``free_term`` properties show them in NeoML's blob shapes
 (1, 1, 1, kh, kw, 1, C) and (C, 1, 1, 1, 1, 1, 1).
+
+As NeoML's CChannelwiseConvLayer: padding must be smaller than the filter (checked at
+run time), the filter is initialised with fan_in = kh*kw*C (the filter blob's object
+size, what NeoML passes to the initializer), and setting ``filter`` sets
+``filter_count`` to the blob's channel count. Unlike NeoML's C++ layer (Depth == 1
+only), Depth*Channels are the channels, as the spec's input description says.
 """
 import numpy as np
 
-from refnn.errors import ShapeError
+from refnn.errors import ParameterError, ShapeError
 from refnn.neoml.Dnn._conv import Conv, _filter_count, _size_pair
 from refnn.neoml.Dnn._layer import Layer
 from refnn.ops.channelwise import channelwise_geometry
@@ -28,8 +34,9 @@ class ChannelwiseConv(Layer):
 
     ``filter_count`` is the number of channels of the filter and must equal every
     input's Depth*Channels. The filter is empty (``None``) until the first run, when the
-    network's initializer fills it (fan_in = kh*kw, the taps one output sums; free term:
-    zeros); setting ``filter``/``free_term`` before that is allowed and kept.
+    network's initializer fills it (fan_in = kh*kw*C, as NeoML; free term: zeros);
+    setting ``filter``/``free_term`` before that is allowed and kept (a filter blob of
+    another channel count changes ``filter_count``, as in NeoML).
     """
 
     OPS = ("channelwise_conv2d", "bias")
@@ -113,11 +120,16 @@ class ChannelwiseConv(Layer):
             self._grads.pop("filter", None)
             return
         host = self._host_float(blob, "filter")
-        C, (kh, kw) = self._filter_count, self._filter_size
+        kh, kw = self._filter_size
         s = tuple(int(v) for v in blob.shape)
-        if len(s) != 7 or s[0] * s[1] * s[2] != 1 or s[3:5] != (kh, kw) or s[5] * s[6] != C:
+        if len(s) != 7 or s[0] * s[1] * s[2] != 1 or s[3:5] != (kh, kw) or s[5] != 1:
             raise ShapeError(f"{self._where()}: filter must have shape (1, 1, 1, {kh}, {kw}, "
-                             f"1, {C}), got blob shape {s}")
+                             f"1, C), got blob shape {s}")
+        C = s[6]
+        if C != self._filter_count:         # NeoML: filter_count follows the filter
+            self._filter_count = C
+            self._params.pop("free_term", None)
+            self._grads.pop("free_term", None)
         w = np.ascontiguousarray(host.reshape(kh * kw, C).T).reshape(C, 1, kh, kw)
         self._params["filter"] = be.asarray(w, dtype=np.float32)
         self._grads.pop("filter", None)
@@ -150,7 +162,7 @@ class ChannelwiseConv(Layer):
     def _init_params(self, be):
         C, (kh, kw) = self._filter_count, self._filter_size
         if "filter" not in self._params:
-            w = self._dnn.initializer._draw((C, 1, kh, kw), kh * kw)
+            w = self._dnn.initializer._draw((C, 1, kh, kw), kh * kw * C)
             self._params["filter"] = be.asarray(w.astype(np.float32), dtype=np.float32)
         if not self._zero_free_term and "free_term" not in self._params:
             self._params["free_term"] = be.zeros((C,), dtype=np.float32)
@@ -164,6 +176,9 @@ class ChannelwiseConv(Layer):
                              f"{tuple(x.shape)}")
         N, (H, W), C = x.shape[0] * x.shape[1] * x.shape[2], x.shape[3:5], \
             x.shape[5] * x.shape[6]
+        if any(p >= k for p, k in zip(self._padding_size, self._filter_size)):
+            raise ParameterError(f"{where}: padding_size {self._padding_size} must be smaller "
+                                 f"than filter_size {self._filter_size} (as in NeoML)")
         if C != self._filter_count:
             raise ShapeError(f"{where}: must have {self._filter_count} channels "
                              f"(Depth*Channels) like the filter (filter_count), got {C} "

@@ -13,7 +13,12 @@ always has one, trained like the filters).
 
 Weights are kept in the op's layout, filters (F, K, E) and free term (F,): the
 ``filter`` blob (1, F, 1, K, 1, 1, E) has the same memory order, so the properties
-only reshape; the free term blob is (F, 1, 1, 1, 1, 1, 1).
+only reshape; the free term blob is (F, 1, 1, 1, 1, 1, 1). As NeoML's CTimeConvLayer the
+filters are initialised with fan_in = filter_size * E. Two deliberate differences
+from that C++ layer: the "filter bigger than input" check uses the dilated span
+1 + dilation * (filter_size - 1) (NeoML's ignores the dilation, and a too-long dilated
+filter would give a non-positive output length), and the output keeps the input's
+ListSize as the spec says (the C++ Reshape leaves it at 1).
 """
 import numpy as np
 
