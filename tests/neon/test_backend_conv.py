@@ -368,3 +368,31 @@ def test_missing_op_names_the_method(nbe, monkeypatch):
     monkeypatch.setattr(type(nbe.rb), "op", no_lrn)
     with pytest.raises(BackendError, match="fprop_lrn: backend .* has no op 'lrn.forward'"):
         nbe.fprop_lrn(layer, nbe.zeros(layer.dimI2), nbe.zeros(layer.dimO2), None)
+
+
+def test_batch_of_one_and_odd_sizes(nbe):
+    """N = 1 (a single image), odd sizes, stride larger than the window."""
+    rs = np.random.RandomState(8)
+    x, w = rs.randn(1, 3, 7, 5), rs.randn(2, 3, 3, 1)
+    layer = nbe.conv_layer(nbe.default_dtype, 1, 3, 2, H=7, W=5, R=3, S=1, str_h=4,
+                           str_w=3, pad_h=1)
+    y, saved = CV.conv2d_forward(x, w, (4, 3), (1, 0))
+    I, F, O = nbe.array(_chwn(x)), nbe.array(_filters(w)), nbe.empty(layer.dimO2)
+    nbe.fprop_conv(layer, I, F, O)
+    _close(O, _chwn(y))
+    e = rs.randn(*y.shape)
+    dx, dw = CV.conv2d_backward(e, saved)
+    G, U = nbe.empty(layer.dimI2), nbe.empty(layer.dimF2)
+    nbe.bprop_conv(layer, F, nbe.array(_chwn(e)), G)
+    nbe.update_conv(layer, I, nbe.array(_chwn(e)), U)
+    _close(G, _chwn(dx))
+    _close(U, _filters(dw))
+    pl = nbe.pool_layer(nbe.default_dtype, "max", 1, 3, H=7, W=5, R=2, S=3, str_h=3)
+    yp, sp = PL.max_pool2d_forward(x, (2, 3), (3, 3))
+    O = nbe.empty(pl.dimO2)
+    nbe.fprop_pool(pl, I, O)
+    _close(O, _chwn(yp))
+    ep = rs.randn(*yp.shape)
+    delta = nbe.empty(pl.dimI2)
+    nbe.bprop_pool(pl, nbe.array(_chwn(ep)), delta)
+    _close(delta, _chwn(PL.max_pool2d_backward(ep, sp)[0]))
