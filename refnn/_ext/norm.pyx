@@ -4,12 +4,12 @@
 No validation here: refnn/backends/cpu/norm.py has checked shapes, dtypes, contiguity
 and parameters and allocated the outputs (and the float64 scratch ``acc``).
 
-* batch norm (x (N, C) row-major): statistics per column. OpenMP splits the columns
-  into blocks of BLOCK = 16 adjacent channels (one 64-byte line of float32); a thread
-  walks all N rows of its block, so reads stay sequential within a row and no two
-  threads write the same channel. Sums are accumulated in double.
-* layer norm (x (N, D)): statistics per row; OpenMP over rows (objects), then a second
-  loop over column blocks for dscale/dbias.
+* batch norm (x (N, C) row-major): statistics per column. OpenMP splits the ROWS into
+  T chunks (T = threads); each thread adds its chunk into its own row of a (T, C)
+  double scratch (contiguous, vectorizable inner loop over channels), then the T
+  partial sums are added in thread order. Elementwise passes run OpenMP over rows.
+* layer norm (x (N, D)): statistics per row; OpenMP over rows (objects); dscale/dbias
+  are column sums like batch norm's (column_grads).
 * LRN (x viewed as (N C) planes of H W pixels): OpenMP over planes; a plane reads the
   planes of its channel window.
 """
@@ -20,73 +20,95 @@ ctypedef fused floating:
     float
     double
 
-cdef Py_ssize_t BLOCK = 16
+cdef void _zero(double[:, ::1] part, Py_ssize_t t) noexcept nogil:
+    cdef Py_ssize_t c
+    for c in range(part.shape[1]):
+        part[t, c] = 0.0
+
+
+cdef void _combine(double[:, ::1] part, double[::1] out) noexcept nogil:
+    """out[c] = sum_t part[t, c] (the per-thread partial sums, added in thread order)"""
+    cdef Py_ssize_t t, c
+    for c in range(part.shape[1]):
+        out[c] = 0.0
+    for t in range(part.shape[0]):
+        for c in range(part.shape[1]):
+            out[c] += part[t, c]
 
 
 def batch_norm_forward(const floating[:, ::1] x, const floating[::1] gamma,
         const floating[::1] beta, floating[:, ::1] y, floating[::1] mean,
-        floating[::1] var, floating[::1] inv_std, double[:, ::1] acc, double eps,
-        int n_threads):
+        floating[::1] var, floating[::1] inv_std, double[:, ::1] part, double[:, ::1] stat,
+        double eps, int n_threads):
     """mean = sum_n x / N; var = sum_n (x - mean)^2 / N; inv_std = 1/sqrt(var + eps);
-    y = gamma (x - mean) inv_std + beta   (acc: (2, C) scratch holding mean and inv_std)"""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
-    cdef Py_ssize_t nb = (C + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t b, n, c, c0, c1
-    cdef double d
-    for b in prange(nb, nogil=True, schedule="static", num_threads=n_threads):
-        c0 = b * BLOCK
-        c1 = min(c0 + BLOCK, C)
-        for c in range(c0, c1):
-            acc[0, c] = 0.0
-            acc[1, c] = 0.0
-        for n in range(N):
-            for c in range(c0, c1):
-                acc[0, c] += x[n, c]
-        for c in range(c0, c1):
-            acc[0, c] = acc[0, c] / N
-        for n in range(N):
-            for c in range(c0, c1):
-                d = x[n, c] - acc[0, c]
-                acc[1, c] += d * d
-        for c in range(c0, c1):
-            mean[c] = <floating>acc[0, c]
-            var[c] = <floating>(acc[1, c] / N)
-            acc[1, c] = 1.0 / sqrt(acc[1, c] / N + eps)
-            inv_std[c] = <floating>acc[1, c]
-        for n in range(N):
-            for c in range(c0, c1):
-                y[n, c] = <floating>(gamma[c] * (x[n, c] - acc[0, c]) * acc[1, c] + beta[c])
+    y = gamma (x - mean) inv_std + beta. part: (T, C) per-thread column sums over T row
+    chunks; stat: (3, C) double scratch (sums, then mean and gamma inv_std)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], T = part.shape[0]
+    cdef Py_ssize_t t, n, c
+    for t in prange(T, nogil=True, schedule="static", num_threads=n_threads):
+        _zero(part, t)
+        for n in range(t * N // T, (t + 1) * N // T):
+            for c in range(C):
+                part[t, c] += x[n, c]
+    with nogil:
+        _combine(part, stat[0])
+        for c in range(C):
+            stat[1, c] = stat[0, c] / N                       # mean
+    for t in prange(T, nogil=True, schedule="static", num_threads=n_threads):
+        _zero(part, t)
+        for n in range(t * N // T, (t + 1) * N // T):
+            for c in range(C):
+                part[t, c] += (x[n, c] - stat[1, c]) * (x[n, c] - stat[1, c])
+    with nogil:
+        _combine(part, stat[0])
+        for c in range(C):
+            mean[c] = <floating>stat[1, c]
+            var[c] = <floating>(stat[0, c] / N)
+            inv_std[c] = <floating>(1.0 / sqrt(stat[0, c] / N + eps))
+            stat[2, c] = gamma[c] / sqrt(stat[0, c] / N + eps)   # gamma inv_std
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        for c in range(C):
+            y[n, c] = <floating>((x[n, c] - stat[1, c]) * stat[2, c] + beta[c])
 
 
 def batch_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] x,
         const floating[::1] mean, const floating[::1] inv_std, const floating[::1] gamma,
         const floating[::1] dmean, const floating[::1] dvar, floating[:, ::1] dx,
-        floating[::1] dgamma, floating[::1] dbeta, double[:, ::1] acc, int n_threads):
-    """dbeta = sum_n dy; dgamma = sum_n dy xhat (xhat = (x - mean) inv_std);
-    dx = gamma inv_std / N (N dy - dbeta - xhat dgamma) + dmean / N + 2 dvar (x - mean) / N"""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
-    cdef Py_ssize_t nb = (C + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t b, n, c, c0, c1
-    cdef double xhat
-    for b in prange(nb, nogil=True, schedule="static", num_threads=n_threads):
-        c0 = b * BLOCK
-        c1 = min(c0 + BLOCK, C)
-        for c in range(c0, c1):
-            acc[0, c] = 0.0
-            acc[1, c] = 0.0
-        for n in range(N):
-            for c in range(c0, c1):
-                acc[0, c] += dy[n, c]
-                acc[1, c] += dy[n, c] * (x[n, c] - mean[c]) * inv_std[c]
-        for c in range(c0, c1):
-            dbeta[c] = <floating>acc[0, c]
-            dgamma[c] = <floating>acc[1, c]
-        for n in range(N):
-            for c in range(c0, c1):
-                xhat = (x[n, c] - mean[c]) * inv_std[c]
-                dx[n, c] = <floating>(
-                    gamma[c] * inv_std[c] / N * (N * dy[n, c] - acc[0, c] - xhat * acc[1, c])
-                    + dmean[c] / N + 2.0 * dvar[c] * (x[n, c] - mean[c]) / N)
+        floating[::1] dgamma, floating[::1] dbeta, double[:, ::1] part, double[:, ::1] stat,
+        int n_threads):
+    """dbeta = sum_n dy; dgamma = inv_std sum_n dy (x - mean);
+    dx = gamma inv_std / N (N dy - dbeta - xhat dgamma) + dmean / N + 2 dvar (x - mean) / N
+       = k1 dy + kx (x - mean) + k0 per channel (k1 = gamma inv_std,
+         kx = 2 dvar / N - gamma inv_std^2 dgamma / N, k0 = dmean / N - k1 dbeta / N).
+    part: (T, 2C) per-thread sums; stat: (4, C) double scratch."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], T = part.shape[0]
+    cdef Py_ssize_t t, n, c
+    cdef double k1
+    for t in prange(T, nogil=True, schedule="static", num_threads=n_threads):
+        _zero(part, t)
+        for n in range(t * N // T, (t + 1) * N // T):
+            for c in range(C):
+                part[t, c] += dy[n, c]
+                part[t, C + c] += dy[n, c] * (x[n, c] - mean[c])
+    with nogil:
+        for c in range(C):
+            stat[0, c] = 0.0
+            stat[1, c] = 0.0
+        for t in range(T):
+            for c in range(C):
+                stat[0, c] += part[t, c]                       # dbeta
+                stat[1, c] += part[t, C + c]
+        for c in range(C):
+            stat[1, c] = stat[1, c] * inv_std[c]               # dgamma
+            dbeta[c] = <floating>stat[0, c]
+            dgamma[c] = <floating>stat[1, c]
+            k1 = gamma[c] * inv_std[c]
+            stat[2, c] = 2.0 * dvar[c] / N - k1 * inv_std[c] * stat[1, c] / N   # kx
+            stat[3, c] = dmean[c] / N - k1 * stat[0, c] / N                     # k0
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        for c in range(C):
+            dx[n, c] = <floating>(gamma[c] * inv_std[c] * dy[n, c]
+                                  + stat[2, c] * (x[n, c] - mean[c]) + stat[3, c])
 
 
 def affine_columns(const floating[:, ::1] x, const floating[::1] scale,
@@ -99,26 +121,31 @@ def affine_columns(const floating[:, ::1] x, const floating[::1] scale,
             y[n, c] = x[n, c] * scale[c] + shift[c]
 
 
-def batch_norm_infer_param_grads(const floating[:, ::1] dy, const floating[:, ::1] x,
+def column_grads(const floating[:, ::1] dy, const floating[:, ::1] x,
         const floating[::1] mean, const floating[::1] inv_std, floating[::1] dgamma,
-        floating[::1] dbeta, double[:, ::1] acc, int n_threads):
-    """dgamma = sum_n dy (x - mean) inv_std; dbeta = sum_n dy  (column blocks)"""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
-    cdef Py_ssize_t nb = (C + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t b, n, c, c0, c1
-    for b in prange(nb, nogil=True, schedule="static", num_threads=n_threads):
-        c0 = b * BLOCK
-        c1 = min(c0 + BLOCK, C)
-        for c in range(c0, c1):
-            acc[0, c] = 0.0
-            acc[1, c] = 0.0
-        for n in range(N):
-            for c in range(c0, c1):
-                acc[0, c] += dy[n, c]
-                acc[1, c] += dy[n, c] * (x[n, c] - mean[c]) * inv_std[c]
-        for c in range(c0, c1):
-            dbeta[c] = <floating>acc[0, c]
-            dgamma[c] = <floating>acc[1, c]
+        floating[::1] dbeta, double[:, ::1] part, double[:, ::1] stat, int n_threads):
+    """dgamma = inv_std sum_n dy (x - mean); dbeta = sum_n dy (batch_norm_infer's
+    parameter gradients; layer_norm's with x = xhat, mean = 0, inv_std = 1).
+    part: (T, 2C) per-thread sums; stat: (2, C) double scratch."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], T = part.shape[0]
+    cdef Py_ssize_t t, n, c
+    for t in prange(T, nogil=True, schedule="static", num_threads=n_threads):
+        _zero(part, t)
+        for n in range(t * N // T, (t + 1) * N // T):
+            for c in range(C):
+                part[t, c] += dy[n, c]
+                part[t, C + c] += dy[n, c] * (x[n, c] - mean[c])
+    with nogil:
+        for c in range(C):
+            stat[0, c] = 0.0
+            stat[1, c] = 0.0
+        for t in range(T):
+            for c in range(C):
+                stat[0, c] += part[t, c]
+                stat[1, c] += part[t, C + c]
+        for c in range(C):
+            dbeta[c] = <floating>stat[0, c]
+            dgamma[c] = <floating>(stat[1, c] * inv_std[c])
 
 
 def layer_norm_forward(const floating[:, ::1] x, const floating[::1] scale,
@@ -148,12 +175,11 @@ def layer_norm_forward(const floating[:, ::1] x, const floating[::1] scale,
 
 def layer_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] xhat,
         const floating[::1] inv_std, const floating[::1] scale, floating[:, ::1] dx,
-        floating[::1] dscale, floating[::1] dbias, double[:, ::1] acc, int n_threads):
-    """g = dy scale; dx = inv_std / D (D g - sum_j g - xhat sum_j g xhat) per row;
-    dscale = sum_n dy xhat, dbias = sum_n dy per column"""
+        int n_threads):
+    """g = dy scale; dx = inv_std / D (D g - sum_j g - xhat sum_j g xhat) per row
+    (dscale, dbias: column_grads)"""
     cdef Py_ssize_t N = dy.shape[0], D = dy.shape[1]
-    cdef Py_ssize_t nb = (D + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t n, j, b, c0, c1
+    cdef Py_ssize_t n, j
     cdef double sg, sgx, g
     for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
         sg = 0.0
@@ -165,19 +191,6 @@ def layer_norm_backward(const floating[:, ::1] dy, const floating[:, ::1] xhat,
         for j in range(D):
             dx[n, j] = <floating>(inv_std[n] / D * (
                 D * dy[n, j] * scale[j] - sg - xhat[n, j] * sgx))
-    for b in prange(nb, nogil=True, schedule="static", num_threads=n_threads):
-        c0 = b * BLOCK
-        c1 = min(c0 + BLOCK, D)
-        for j in range(c0, c1):
-            acc[0, j] = 0.0
-            acc[1, j] = 0.0
-        for n in range(N):
-            for j in range(c0, c1):
-                acc[0, j] += dy[n, j] * xhat[n, j]
-                acc[1, j] += dy[n, j]
-        for j in range(c0, c1):
-            dscale[j] = <floating>acc[0, j]
-            dbias[j] = <floating>acc[1, j]
 
 
 def lrn_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y, floating[:, :, ::1] d,

@@ -18,6 +18,11 @@ def _vec(where, what, a, dtype):
     return float_input(where, what, a, dtype)
 
 
+def _part(n, width):
+    """Per-thread partial column sums: (T, width) doubles, T = min(threads, rows)."""
+    return np.empty((max(1, min(n_threads(), n)), width), np.float64)
+
+
 def _grad(where, dy, shape, dtype):
     check_same_shape(where, "dy", np.shape(dy), shape)
     return float_input(where, "dy", dy, dtype)
@@ -33,8 +38,8 @@ def batch_norm_forward(x, gamma, beta, eps=1e-5):
     n, c = x.shape
     y = np.empty_like(x)
     mean, var, inv_std = (np.empty(c, x.dtype) for _ in range(3))
-    acc = np.empty((2, c), np.float64)
-    _k.batch_norm_forward(x, gamma, beta, y, mean, var, inv_std, acc, eps, n_threads())
+    _k.batch_norm_forward(x, gamma, beta, y, mean, var, inv_std, _part(n, c),
+                          np.empty((3, c), np.float64), eps, n_threads())
     return (y, mean, var), (x, mean, inv_std, gamma)
 
 
@@ -48,8 +53,8 @@ def batch_norm_backward(dout, saved):
     dvar = zero if dvar is None else like("batch_norm", "dvar", dvar, zero)
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
-    acc = np.empty((2, c), np.float64)
-    _k.batch_norm_backward(dy, x, mean, inv_std, gamma, dmean, dvar, dx, dgamma, dbeta, acc,
+    _k.batch_norm_backward(dy, x, mean, inv_std, gamma, dmean, dvar, dx, dgamma, dbeta,
+                           _part(x.shape[0], 2 * c), np.empty((4, c), np.float64),
                            n_threads())
     return dx, dgamma, dbeta
 
@@ -74,12 +79,12 @@ def batch_norm_infer_forward(x, gamma, beta, mean, var, eps=1e-5):
 def batch_norm_infer_backward(dy, saved):
     x, mean, inv_std, scale = saved
     dy = _grad("batch_norm_infer", dy, x.shape, x.dtype)
-    c = x.shape[1]
+    n, c = x.shape
     dx = np.empty_like(x)
     _k.affine_columns(dy, scale, np.zeros(c, x.dtype), dx, n_threads())
     dgamma, dbeta = np.empty(c, x.dtype), np.empty(c, x.dtype)
-    _k.batch_norm_infer_param_grads(dy, x, mean, inv_std, dgamma, dbeta,
-                                    np.empty((2, c), np.float64), n_threads())
+    _k.column_grads(dy, x, mean, inv_std, dgamma, dbeta, _part(n, 2 * c),
+                    np.empty((2, c), np.float64), n_threads())
     return dx, dgamma, dbeta, None, None
 
 
@@ -102,8 +107,9 @@ def layer_norm_backward(dy, saved):
     d = xhat.shape[1]
     dx = np.empty_like(xhat)
     dscale, dbias = np.empty(d, xhat.dtype), np.empty(d, xhat.dtype)
-    _k.layer_norm_backward(dy, xhat, inv_std, scale, dx, dscale, dbias,
-                           np.empty((2, d), np.float64), n_threads())
+    _k.layer_norm_backward(dy, xhat, inv_std, scale, dx, n_threads())
+    _k.column_grads(dy, xhat, np.zeros(d, xhat.dtype), np.ones(d, xhat.dtype), dscale, dbias,
+                    _part(xhat.shape[0], 2 * d), np.empty((2, d), np.float64), n_threads())
     return dx, dscale, dbias
 
 

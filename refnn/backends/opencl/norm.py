@@ -2,9 +2,11 @@
 
 Signatures are those of refnn.ops.norm with the backend first; arrays stay on the
 device. batch_norm returns ``(y, mean, var)``; its backward takes ``(dy, dmean, dvar)``
-(dmean/dvar None -> zeros on the device). Reductions (per channel for batch norm, per
-row and per column for layer norm) launch one work-group of NORM_LOCAL items per
-reduced vector; everything else is one work-item per element. Shapes and parameters
+(dmean/dvar None -> zeros on the device). Per-row reductions (layer norm) launch one
+work-group of NORM_LOCAL items per row; per-column ones (batch norm statistics, every
+dgamma/dbeta) add row chunks first (``_chunks``: about 16384 work-items, neighbours
+reading neighbouring channels), then one item per column adds the chunk sums;
+everything else is one work-item per element. Shapes and parameters
 are checked by the reference's validators, so every backend reports them alike.
 """
 import numpy as np
@@ -23,6 +25,26 @@ def _elementwise(be, name, n, *args):
 def _groups(be, name, groups, *args):
     """One work-group of NORM_LOCAL items per reduced vector."""
     be.kernel("norm", name)(be.queue, (groups * NORM_LOCAL,), (NORM_LOCAL,), *args)
+
+
+def _chunks(n, c):
+    """(K, R): K row chunks of R rows for the column sums, about 16384 work-items."""
+    k = max(1, min(n, -(-16384 // c)))
+    r = -(-n // k)
+    return -(-n // r), r
+
+
+def _column_grads(be, dy, x, mean, inv_std):
+    """dgamma = inv_std sum_n dy (x - mean), dbeta = sum_n dy (two-step column sums)."""
+    n, c = x.shape
+    k, r = _chunks(n, c)
+    pb, pg = be.empty((k, c)), be.empty((k, c))
+    _elementwise(be, "col_partial_grads", k * c, dy.data, x.data, mean.data, pb.data,
+                 pg.data, np.int32(n), np.int32(c), np.int32(r))
+    dgamma, dbeta = be.empty((c,)), be.empty((c,))
+    _elementwise(be, "col_finish_grads", c, pb.data, pg.data, inv_std.data, dgamma.data,
+                 dbeta.data, np.int32(k), np.int32(c))
+    return dgamma, dbeta
 
 
 def _matrix(be, where, x):
@@ -52,8 +74,17 @@ def batch_norm_forward(be, x, gamma, beta, eps=1e-5):
     gamma, beta = _vecs(be, "batch_norm", x, (("gamma", gamma), ("beta", beta)))
     n, c = x.shape
     mean, var, inv_std = be.empty((c,)), be.empty((c,)), be.empty((c,))
-    _groups(be, "bn_stats", c, x.data, mean.data, var.data, inv_std.data,
-            np.int32(n), np.int32(c), real(be, eps))
+    k, r = _chunks(n, c)
+    part = be.empty((k, c))
+    dims = (np.int32(n), np.int32(c), np.int32(r))
+    _elementwise(be, "col_partial_stats", k * c, x.data, mean.data, part.data, *dims,
+                 np.int32(0))
+    _elementwise(be, "bn_mean", c, part.data, mean.data, np.int32(k), np.int32(c),
+                 np.int32(n))
+    _elementwise(be, "col_partial_stats", k * c, x.data, mean.data, part.data, *dims,
+                 np.int32(1))
+    _elementwise(be, "bn_var", c, part.data, var.data, inv_std.data, np.int32(k),
+                 np.int32(c), np.int32(n), real(be, eps))
     y = be.empty(x.shape)
     _elementwise(be, "bn_normalize", x.size, x.data, gamma.data, beta.data, mean.data,
                  inv_std.data, y.data, np.int32(c))
@@ -67,13 +98,13 @@ def batch_norm_backward(be, dout, saved):
     n, c = x.shape
     dmean = be.zeros((c,)) if dmean is None else like(be, "batch_norm", "dmean", dmean, mean)
     dvar = be.zeros((c,)) if dvar is None else like(be, "batch_norm", "dvar", dvar, mean)
-    dgamma, dbeta = be.empty((c,)), be.empty((c,))
-    _groups(be, "bn_param_grads", c, dy.data, x.data, mean.data, inv_std.data,
-            dgamma.data, dbeta.data, np.int32(n), np.int32(c))
+    dgamma, dbeta = _column_grads(be, dy, x, mean, inv_std)
+    coef = be.empty((3, c))
+    _elementwise(be, "bn_dx_coeffs", c, inv_std.data, gamma.data, dgamma.data, dbeta.data,
+                 dmean.data, dvar.data, coef.data, np.int32(n))
     dx = be.empty(x.shape)
-    _elementwise(be, "bn_backward_dx", x.size, dy.data, x.data, mean.data, inv_std.data,
-                 gamma.data, dgamma.data, dbeta.data, dmean.data, dvar.data, dx.data,
-                 np.int32(n), np.int32(c))
+    _elementwise(be, "bn_backward_dx", x.size, dy.data, x.data, mean.data, coef.data,
+                 dx.data, np.int32(c))
     return dx, dgamma, dbeta
 
 
@@ -103,9 +134,7 @@ def batch_norm_infer_backward(be, dy, saved):
     dx = be.empty(x.shape)
     _elementwise(be, "affine_columns", x.size, dy.data, scale.data, be.zeros((c,)).data,
                  dx.data, np.int32(c))
-    dgamma, dbeta = be.empty((c,)), be.empty((c,))
-    _groups(be, "bn_param_grads", c, dy.data, x.data, mean.data, inv_std.data,
-            dgamma.data, dbeta.data, np.int32(n), np.int32(c))
+    dgamma, dbeta = _column_grads(be, dy, x, mean, inv_std)
     return dx, dgamma, dbeta, None, None
 
 
@@ -130,9 +159,8 @@ def layer_norm_backward(be, dy, saved):
     dx = be.empty(xhat.shape)
     _groups(be, "ln_backward_dx", n, dy.data, xhat.data, inv_std.data, scale.data,
             dx.data, np.int32(d))
-    dscale, dbias = be.empty((d,)), be.empty((d,))
-    _groups(be, "ln_param_grads", d, dy.data, xhat.data, dscale.data, dbias.data,
-            np.int32(n), np.int32(d))
+    ones = be.asarray(np.ones(d, xhat.dtype), dtype=xhat.dtype)
+    dscale, dbias = _column_grads(be, dy, xhat, be.zeros((d,)), ones)
     return dx, dscale, dbias
 
 

@@ -1,10 +1,11 @@
 /* Norm family: each kernel mirrors refnn.ops.norm.<name>_forward/backward.
  * batch norm and layer norm work on row-major (N, C) matrices; LRN on (N, C, P) images
  * (P = H W pixels). `real` is float or double (-D real=...). Reductions are written by
- * hand: one work-group of NORM_LOCAL items per reduced vector (a channel for batch norm,
- * a row for layer norm); each item sums a strided share of the terms, then group_sum
- * adds the NORM_LOCAL partial sums in local memory (a tree). Elementwise kernels have one
- * work-item per element; the host rounds their global size up, hence the guards. */
+ * hand: per-row ones (layer norm) use one work-group of NORM_LOCAL items per row, each
+ * item summing a strided share, then group_sum adds the NORM_LOCAL partial sums in local
+ * memory (a tree); per-column ones (batch norm) use partial sums over row chunks (see
+ * col_partial_stats). Elementwise kernels have one work-item per element; the host
+ * rounds global sizes up, hence the guards. */
 #ifdef REFNN_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
@@ -27,27 +28,96 @@ inline real group_sum(__local real *part, real v)
     return s;
 }
 
-/* bn_stats: mean[c] = sum_n x[n,c] / N, var[c] = sum_n (x[n,c] - mean[c])^2 / N (two passes,
- * as the reference), inv_std[c] = 1 / sqrt(var[c] + eps); one work-group per channel c. */
-__kernel void bn_stats(__global const real *x, __global real *mean, __global real *var,
-                       __global real *inv_std, const int N, const int C, const real eps)
+/* Column statistics of an (N, C) matrix (batch norm's per-channel sums, layer norm's
+ * dscale/dbias) in two steps, so that neighbouring work-items read neighbouring
+ * channels of one row (coalesced): col_partial_* -- one item per (row chunk k, channel
+ * c), rows k R .. min((k+1) R, N) - 1 -- writes part[k, c]; then one item per channel
+ * adds its K partial sums in chunk order (col_finish_*, bn_mean, bn_var). */
+
+/* col_partial_stats: part[k,c] = sum_{n in chunk k} x[n,c]  (squares = 0)
+ *                 or sum_{n in chunk k} (x[n,c] - mean[c])^2  (squares = 1) */
+__kernel void col_partial_stats(__global const real *x, __global const real *mean,
+                                __global real *part, const int N, const int C, const int R,
+                                const int squares, const uint n)
 {
-    __local real part[NORM_LOCAL];
-    const int c = get_group_id(0), lid = get_local_id(0);
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    const int c = g % C, k = g / C;
+    const int n1 = min((k + 1) * R, N);
     real acc = 0;
-    for (int n = lid; n < N; n += NORM_LOCAL) acc += x[(size_t)n * C + c];
-    const real m = group_sum(part, acc) / N;
-    acc = 0;
-    for (int n = lid; n < N; n += NORM_LOCAL) {
-        const real d = x[(size_t)n * C + c] - m;
-        acc += d * d;
+    if (squares) {
+        const real m = mean[c];
+        for (int r = k * R; r < n1; ++r) {
+            const real d = x[(size_t)r * C + c] - m;
+            acc += d * d;
+        }
+    } else {
+        for (int r = k * R; r < n1; ++r) acc += x[(size_t)r * C + c];
     }
-    const real v = group_sum(part, acc) / N;
-    if (lid == 0) {
-        mean[c] = m;
-        var[c] = v;
-        inv_std[c] = 1 / sqrt(v + eps);
+    part[g] = acc;
+}
+
+/* bn_mean: mean[c] = sum_k part[k,c] / N (one item per channel) */
+__kernel void bn_mean(__global const real *part, __global real *mean, const int K,
+                      const int C, const int N, const uint n)
+{
+    const uint c = get_global_id(0);
+    if (c >= n) return;
+    real acc = 0;
+    for (int k = 0; k < K; ++k) acc += part[(size_t)k * C + c];
+    mean[c] = acc / N;
+}
+
+/* bn_var: var[c] = sum_k part[k,c] / N (biased), inv_std[c] = 1 / sqrt(var[c] + eps) */
+__kernel void bn_var(__global const real *part, __global real *var, __global real *inv_std,
+                     const int K, const int C, const int N, const real eps, const uint n)
+{
+    const uint c = get_global_id(0);
+    if (c >= n) return;
+    real acc = 0;
+    for (int k = 0; k < K; ++k) acc += part[(size_t)k * C + c];
+    const real v = acc / N;
+    var[c] = v;
+    inv_std[c] = 1 / sqrt(v + eps);
+}
+
+/* col_partial_grads: pb[k,c] = sum_{n in chunk k} dy[n,c],
+ * pg[k,c] = sum_{n in chunk k} dy[n,c] (x[n,c] - mean[c]) */
+__kernel void col_partial_grads(__global const real *dy, __global const real *x,
+                                __global const real *mean, __global real *pb,
+                                __global real *pg, const int N, const int C, const int R,
+                                const uint n)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    const int c = g % C, k = g / C;
+    const int n1 = min((k + 1) * R, N);
+    const real m = mean[c];
+    real sb = 0, sg = 0;
+    for (int r = k * R; r < n1; ++r) {
+        const size_t i = (size_t)r * C + c;
+        sb += dy[i];
+        sg += dy[i] * (x[i] - m);
     }
+    pb[g] = sb;
+    pg[g] = sg;
+}
+
+/* col_finish_grads: dbeta[c] = sum_k pb[k,c], dgamma[c] = inv_std[c] sum_k pg[k,c]
+ * (= sum_n dy xhat) */
+__kernel void col_finish_grads(__global const real *pb, __global const real *pg,
+                               __global const real *inv_std, __global real *dgamma,
+                               __global real *dbeta, const int K, const int C, const uint n)
+{
+    const uint c = get_global_id(0);
+    if (c >= n) return;
+    real sb = 0, sg = 0;
+    for (int k = 0; k < K; ++k) {
+        sb += pb[(size_t)k * C + c];
+        sg += pg[(size_t)k * C + c];
+    }
+    dbeta[c] = sb;
+    dgamma[c] = sg * inv_std[c];
 }
 
 /* bn_normalize: y[n,c] = gamma[c] (x[n,c] - mean[c]) inv_std[c] + beta[c] (one item per entry) */
@@ -89,44 +159,33 @@ __kernel void affine_columns(__global const real *x, __global const real *scale,
     y[g] = x[g] * scale[c] + shift[c];
 }
 
-/* bn_param_grads: dbeta[c] = sum_n dy[n,c], dgamma[c] = sum_n dy[n,c] xhat[n,c] with
- * xhat = (x - mean[c]) inv_std[c]; one work-group per channel c. */
-__kernel void bn_param_grads(__global const real *dy, __global const real *x,
-                             __global const real *mean, __global const real *inv_std,
-                             __global real *dgamma, __global real *dbeta,
-                             const int N, const int C)
+/* bn_dx_coeffs: per channel, dx = gamma inv_std / N (N dy - dbeta - xhat dgamma)
+ * + dmean / N + 2 dvar (x - mean) / N = k1 dy + kx (x - mean) + k0 with k1 = gamma inv_std,
+ * kx = 2 dvar / N - k1 inv_std dgamma / N, k0 = dmean / N - k1 dbeta / N;
+ * coef = (k1, kx, k0) as 3 rows of C (dmean, dvar are zeros when not given) */
+__kernel void bn_dx_coeffs(__global const real *inv_std, __global const real *gamma,
+                           __global const real *dgamma, __global const real *dbeta,
+                           __global const real *dmean, __global const real *dvar,
+                           __global real *coef, const int N, const uint n)
 {
-    __local real part[NORM_LOCAL];
-    const int c = get_group_id(0), lid = get_local_id(0);
-    real sd = 0, sdx = 0;
-    for (int n = lid; n < N; n += NORM_LOCAL) {
-        const size_t i = (size_t)n * C + c;
-        sd += dy[i];
-        sdx += dy[i] * (x[i] - mean[c]) * inv_std[c];
-    }
-    const real b = group_sum(part, sd);
-    const real g = group_sum(part, sdx);
-    if (lid == 0) {
-        dbeta[c] = b;
-        dgamma[c] = g;
-    }
+    const uint c = get_global_id(0);
+    if (c >= n) return;
+    const real k1 = gamma[c] * inv_std[c];
+    coef[c] = k1;
+    coef[n + c] = 2 * dvar[c] / N - k1 * inv_std[c] * dgamma[c] / N;
+    coef[2 * n + c] = dmean[c] / N - k1 * dbeta[c] / N;
 }
 
-/* bn_backward_dx: dx = gamma inv_std / N (N dy - dbeta - xhat dgamma) + dmean / N
- * + 2 dvar (x - mean) / N (one item per entry; dmean, dvar are zeros when not given) */
+/* bn_backward_dx: dx[n,c] = k1[c] dy[n,c] + kx[c] (x[n,c] - mean[c]) + k0[c]
+ * (the reference's dx, see bn_dx_coeffs; one item per entry) */
 __kernel void bn_backward_dx(__global const real *dy, __global const real *x,
-                             __global const real *mean, __global const real *inv_std,
-                             __global const real *gamma, __global const real *dgamma,
-                             __global const real *dbeta, __global const real *dmean,
-                             __global const real *dvar, __global real *dx,
-                             const int N, const int C, const uint n)
+                             __global const real *mean, __global const real *coef,
+                             __global real *dx, const int C, const uint n)
 {
     const uint g = get_global_id(0);
     if (g >= n) return;
     const int c = g % C;
-    const real xc = x[g] - mean[c], xhat = xc * inv_std[c];
-    dx[g] = gamma[c] * inv_std[c] / N * (N * dy[g] - dbeta[c] - xhat * dgamma[c])
-            + dmean[c] / N + 2 * dvar[c] * xc / N;
+    dx[g] = coef[c] * dy[g] + coef[C + c] * (x[g] - mean[c]) + coef[2 * C + c];
 }
 
 /* ln_forward: per row r of x (N, D): mu = sum_j x / D, s2 = sum_j (x - mu)^2 / D,
@@ -175,28 +234,6 @@ __kernel void ln_backward_dx(__global const real *dy, __global const real *xhat,
     sgx = group_sum(part, sgx);
     for (int j = lid; j < D; j += NORM_LOCAL)
         dx[o + j] = inv_std[r] / D * (D * dy[o + j] * scale[j] - sg - xhat[o + j] * sgx);
-}
-
-/* ln_param_grads: dscale[j] = sum_n dy[n,j] xhat[n,j], dbias[j] = sum_n dy[n,j];
- * one work-group per column j. */
-__kernel void ln_param_grads(__global const real *dy, __global const real *xhat,
-                             __global real *dscale, __global real *dbias,
-                             const int N, const int D)
-{
-    __local real part[NORM_LOCAL];
-    const int j = get_group_id(0), lid = get_local_id(0);
-    real sd = 0, sdx = 0;
-    for (int n = lid; n < N; n += NORM_LOCAL) {
-        const size_t i = (size_t)n * D + j;
-        sd += dy[i];
-        sdx += dy[i] * xhat[i];
-    }
-    const real b = group_sum(part, sd);
-    const real s = group_sum(part, sdx);
-    if (lid == 0) {
-        dbias[j] = b;
-        dscale[j] = s;
-    }
 }
 
 /* lrn_forward: d[n,c,p] = k + alpha/size sum_{c'=c-(size-1)//2}^{c+size//2} x[n,c',p]^2
