@@ -38,6 +38,7 @@ CASES = {
     "conv": conv,
     "conv_first": conv.CONV_FIRST,
     "pool": pool,
+    "bn": bn,
     "lenet_step": lenet_step,
 }
 
