@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(HERE))      # the repository root: import ref
 sys.path.insert(0, HERE)                       # import cases
 
 from cases import conv, fc, lenet_step, mlp_epoch, pool  # noqa: E402
+from cases import bn  # noqa: E402
 
 #: case name -> module (or a class with VARIANTS, REPEAT, make); later issues add lstm, ... here
 CASES = {
