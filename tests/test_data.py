@@ -90,3 +90,52 @@ def test_registry_records_attribution():
     assert (registry.PACKAGE_DIR / "DIGITS_LICENSE.md").is_file()
     with pytest.raises(ParameterError, match="mnist"):
         data.fetch("mnist")
+
+
+# ----------------------------------------------------------------- the bundled text
+def test_alice_text_values():
+    text = data.load_alice()
+    assert isinstance(text, str) and len(text) == 148480
+    assert text.split()[:4] == ["ALICE'S", "ADVENTURES", "IN", "WONDERLAND"]
+    assert "Alice was beginning to get very tired" in text
+    assert text.rstrip().endswith("THE END")
+    assert "\r" not in text and "\x1a" not in text         # LF line ends, no DOS EOF
+    assert len(set(text)) == 72 and all(" " <= c <= "~" or c == "\n" for c in text)
+
+
+def test_unigram_entropy():
+    assert data.unigram_entropy("aaaa") == 0.0
+    assert abs(data.unigram_entropy("abab") - np.log(2)) < 1e-15
+    assert abs(data.unigram_entropy("abcd" * 3) - np.log(4)) < 1e-15
+    # the text: 72 characters, but far from uniform
+    h = data.unigram_entropy(data.load_alice())
+    assert 3.0 < h < np.log(72)
+    assert abs(h - 3.128022) < 1e-6
+
+
+def test_alice_registry_record_and_licence():
+    alice = data.DATASETS["alice"]
+    assert alice.bundled and "Carroll" in alice.source and "public domain" in alice.license
+    note = (registry.PACKAGE_DIR / "ALICE_LICENSE.md").read_text()
+    assert alice.files[0].sha256 in note and "public domain" in note.lower()
+    assert data.load("alice") == data.load_alice()
+
+
+def test_alice_checksum_is_verified(tmp_path, monkeypatch):
+    text = (registry.PACKAGE_DIR / "alice29.txt").read_text()
+    (tmp_path / "alice29.txt").write_text(text.replace("Rabbit", "Rabbet", 1))
+    monkeypatch.setattr(registry, "PACKAGE_DIR", tmp_path)
+    with pytest.raises(data.ChecksumError, match="alice29.txt"):
+        data.load_alice()
+
+
+def test_alice_ships_as_package_data():
+    import tomllib
+    from pathlib import Path
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not a source checkout")
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]
+    from fnmatch import fnmatch
+    for name in ("alice29.txt", "ALICE_LICENSE.md"):
+        assert any(fnmatch(name, g) for g in globs["refnn.data"]), name
