@@ -29,6 +29,7 @@ EXTENSIONS = {
     "refnn._ext.embedding": (["refnn/_ext/embedding.pyx"], True),
     "refnn._ext.recurrent": (["refnn/_ext/recurrent.pyx"], True),
     "refnn._ext.norm": (["refnn/_ext/norm.pyx"], True),
+    "refnn._ext.attention": (["refnn/_ext/attention.pyx"], True),
 }
 
 DEBUG = os.environ.get("REFNN_CYTHON_DEBUG") == "1"

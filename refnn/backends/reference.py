@@ -12,6 +12,7 @@ from refnn.ops import recurrent
 from refnn.ops import norm
 from refnn.ops import embedding, sequence
 from refnn.ops import image
+from refnn.ops import attention
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -169,6 +170,9 @@ KERNELS = {
     "simple_gradient.update": optim.simple_gradient_update,
     "adaptive_gradient.update": optim.adaptive_gradient_update,
     "nesterov_gradient.update": optim.nesterov_gradient_update,
+    # --- attention (q (B, Tq, d), k (B, Tk, d), v (B, Tk, dv); heads folded into B)
+    "scaled_dot_attention.forward": attention.scaled_dot_attention_forward,
+    "scaled_dot_attention.backward": attention.scaled_dot_attention_backward,
 }
 
 

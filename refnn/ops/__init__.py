@@ -6,7 +6,7 @@ the tolerance table are all driven from it. A new family module is added to
 """
 import importlib
 
-FAMILIES = ("dense", "activation", "loss", "optim", "conv", "pool", "norm", "channelwise", "sequence", "embedding", "recurrent", "image")
+FAMILIES = ("dense", "activation", "loss", "optim", "conv", "pool", "norm", "channelwise", "sequence", "embedding", "recurrent", "image", "attention")
 
 
 def all_specs():

@@ -27,6 +27,7 @@ from refnn.backends.cpu import channelwise
 from refnn.backends.cpu import recurrent
 from refnn.backends.cpu import embedding, sequence
 from refnn.backends.cpu import image
+from refnn.backends.cpu import attention
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -184,6 +185,9 @@ KERNELS = {
     "simple_gradient.update": optim.simple_gradient_update,
     "adaptive_gradient.update": optim.adaptive_gradient_update,
     "nesterov_gradient.update": optim.nesterov_gradient_update,
+    # --- attention (q (B, Tq, d), k (B, Tk, d), v (B, Tk, dv); heads folded into B)
+    "scaled_dot_attention.forward": attention.scaled_dot_attention_forward,
+    "scaled_dot_attention.backward": attention.scaled_dot_attention_backward,
 }
 
 

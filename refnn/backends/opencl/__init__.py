@@ -29,6 +29,7 @@ from refnn.backends.opencl import norm
 from refnn.backends.opencl import channelwise
 from refnn.backends.opencl import embedding, sequence
 from refnn.backends.opencl import image
+from refnn.backends.opencl import attention
 
 KERNELS = {
     # --- dense (linear, bias)
@@ -179,6 +180,9 @@ KERNELS = {
     "simple_gradient.update": optim.simple_gradient_update,
     "adaptive_gradient.update": optim.adaptive_gradient_update,
     "nesterov_gradient.update": optim.nesterov_gradient_update,
+    # --- attention (q (B, Tq, d), k (B, Tk, d), v (B, Tk, dv); heads folded into B)
+    "scaled_dot_attention.forward": attention.scaled_dot_attention_forward,
+    "scaled_dot_attention.backward": attention.scaled_dot_attention_backward,
 }
 
 _CONTEXTS = {}

@@ -13,10 +13,12 @@ from refnn.testing.op_inputs import channelwise
 from refnn.testing.op_inputs import norm
 from refnn.testing.op_inputs import sequence, embedding
 from refnn.testing.op_inputs import image
+from refnn.testing.op_inputs import attention
 
 INPUTS = {**dense.INPUTS, **activation.INPUTS, **loss.INPUTS, **optim.INPUTS, **pool.INPUTS,
           **conv.INPUTS, **norm.INPUTS,
           **channelwise.INPUTS,
           **recurrent.INPUTS,
           **sequence.INPUTS, **embedding.INPUTS,
-          **image.INPUTS}
+          **image.INPUTS,
+          **attention.INPUTS}

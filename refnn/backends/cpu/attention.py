@@ -1,0 +1,49 @@
+"""cpu wrappers of the attention family: validate, allocate, call refnn._ext.attention.
+
+Signatures and return conventions are those of refnn.ops.attention (q (B, Tq, d),
+k (B, Tk, d), v (B, Tk, dv), optional additive mask (Tq, Tk) or (B, Tq, Tk) and
+dropout multiplier keep (B, Tq, Tk)); shapes are checked by the reference's
+``check_attention`` so every backend reports bad input alike.
+"""
+import math
+
+import numpy as np
+
+from refnn._ext import attention as _k
+from refnn.backends.cpu._common import float_input, n_threads
+from refnn.errors import check_same_shape
+from refnn.ops.attention import check_attention
+
+_OP = "scaled_dot_attention"
+
+
+def scaled_dot_attention_forward(q, k, v, mask=None, keep=None, *, scale=None):
+    """out = softmax(scale q k^T + mask) * keep @ v; per batch entry: 2 BLAS GEMMs and a
+    fused row softmax, entries in parallel."""
+    q = float_input(_OP, "q", q)
+    k = float_input(_OP, "k", k, q.dtype)
+    v = float_input(_OP, "v", v, q.dtype)
+    B, Tq, Tk, d, dv = check_attention(_OP, q, k, v, mask, keep)
+    if mask is not None:
+        mask = float_input(_OP, "mask", mask, q.dtype)
+    if keep is not None:
+        keep = float_input(_OP, "keep", keep, q.dtype)
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    P = np.empty((B, Tq, Tk), q.dtype)
+    A = np.empty((B, Tq, Tk), q.dtype) if keep is not None else None
+    out = np.empty((B, Tq, dv), q.dtype)
+    mstride = 0 if mask is None or mask.ndim == 2 else Tq * Tk
+    _k.forward(q, k, v, mask, mstride, keep, P, A, out, scale, n_threads())
+    n_args = 3 + (mask is not None or keep is not None) + (keep is not None)
+    return out, (q, k, v, P, A, keep, scale, n_args)
+
+
+def scaled_dot_attention_backward(dout, saved):
+    """(dq, dk, dv) (+ None for mask/keep) through 4 BLAS GEMMs per batch entry."""
+    q, k, v, P, A, keep, scale, n_args = saved
+    check_same_shape(_OP, "dout", np.shape(dout), (q.shape[0], q.shape[1], v.shape[2]))
+    dout = float_input(_OP, "dout", dout, q.dtype)
+    dS = np.empty(P.shape, q.dtype)
+    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    _k.backward(dout, q, k, v, P, A, keep, dS, dq, dk, dv, scale, n_threads())
+    return (dq, dk, dv) + (None,) * (n_args - 3)

@@ -1,0 +1,89 @@
+"""OpenCL host wrappers of the attention family (kernels in kernels/attention.cl).
+
+Signatures are those of refnn.ops.attention with the backend first; arrays stay on the
+device. Every product is one launch of the batched ``bgemm`` kernel (the batch in the
+third NDRange dimension; transposed operands are swapped strides, nothing is copied);
+the softmax and its backward are one work-item per row.
+"""
+import math
+
+import numpy as np
+
+from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, real
+from refnn.errors import check_same_shape
+from refnn.ops.attention import check_attention
+
+_OP = "scaled_dot_attention"
+_TS = 16
+
+
+def _u32(v):
+    return np.uint32(v)
+
+
+def _up(n, m=_TS):
+    return (n + m - 1) // m * m
+
+
+def _bgemm(be, Bt, M, N, K, alpha, a, sa, b, sb, c):
+    """c[bt] (M, N) = alpha * A[bt] B[bt]; sa = (batch, row, col) strides of A(m, k),
+    sb = (batch, row, col) strides of B(k, n), in elements."""
+    item = be.dtype.itemsize
+    be.kernel("attention", "bgemm")(
+        be.queue, (_up(N), _up(M), Bt), (_TS, _TS, 1),
+        _u32(M), _u32(N), _u32(K), real(be, alpha),
+        a.base_data, _u32(a.offset // item), *map(_u32, sa),
+        b.base_data, _u32(b.offset // item), *map(_u32, sb), c.data)
+
+
+def scaled_dot_attention_forward(be, q, k, v, mask=None, keep=None, *, scale=None):
+    """out = softmax(scale q k^T + mask) * keep @ v: bgemm, softmax_rows, (mul_keep),
+    bgemm."""
+    q = device_input(be, _OP, "q", q)
+    k = device_input(be, _OP, "k", k)
+    v = device_input(be, _OP, "v", v)
+    B, Tq, Tk, d, dv = check_attention(_OP, q, k, v, mask, keep)
+    if mask is not None:
+        mask = device_input(be, _OP, "mask", mask)
+    if keep is not None:
+        keep = device_input(be, _OP, "keep", keep)
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    P = be.empty((B, Tq, Tk))
+    _bgemm(be, B, Tq, Tk, d, scale, q, (Tq * d, d, 1), k, (Tk * d, 1, d), P)
+    mstride = 0 if mask is None or mask.ndim == 2 else Tq * Tk
+    be.kernel("attention", "softmax_rows")(
+        be.queue, global_1d(B * Tq), (LOCAL_1D,), P.data,
+        (mask if mask is not None else P).data, np.int32(mask is not None),
+        _u32(Tq), _u32(Tk), _u32(mstride), _u32(B * Tq))
+    A = P
+    if keep is not None:
+        A = be.empty(P.shape)
+        be.kernel("attention", "mul_keep")(be.queue, global_1d(P.size), (LOCAL_1D,),
+                                           P.data, keep.data, A.data, _u32(P.size))
+    out = be.empty((B, Tq, dv))
+    _bgemm(be, B, Tq, dv, Tk, 1.0, A, (Tq * Tk, Tk, 1), v, (Tk * dv, dv, 1), out)
+    n_args = 3 + (mask is not None or keep is not None) + (keep is not None)
+    return out, (q, k, v, P, A, keep, scale, n_args)
+
+
+def scaled_dot_attention_backward(be, dout, saved):
+    """dv = A^T dout, dA = dout v^T, dS = softmax backward of dA * keep,
+    dq = scale dS k, dk = scale dS^T q (four bgemm launches)."""
+    q, k, v, P, A, keep, scale, n_args = saved
+    B, Tq, d = q.shape
+    Tk, dv_ = k.shape[1], v.shape[2]
+    check_same_shape(_OP, "dout", dout.shape, (B, Tq, dv_))
+    dout = device_input(be, _OP, "dout", dout)
+    dv = be.empty(v.shape)
+    _bgemm(be, B, Tk, dv_, Tq, 1.0, A, (Tq * Tk, 1, Tk), dout, (Tq * dv_, dv_, 1), dv)
+    dS = be.empty(P.shape)
+    _bgemm(be, B, Tq, Tk, dv_, 1.0, dout, (Tq * dv_, dv_, 1), v, (Tk * dv_, 1, dv_), dS)
+    be.kernel("attention", "softmax_backward_rows")(
+        be.queue, global_1d(B * Tq), (LOCAL_1D,), dS.data, P.data,
+        (keep if keep is not None else P).data, np.int32(keep is not None),
+        _u32(Tk), _u32(B * Tq))
+    dq = be.empty(q.shape)
+    _bgemm(be, B, Tq, d, Tk, scale, dS, (Tq * Tk, Tk, 1), k, (Tk * d, d, 1), dq)
+    dk = be.empty(k.shape)
+    _bgemm(be, B, Tk, d, Tq, scale, dS, (Tq * Tk, 1, Tk), q, (Tq * d, d, 1), dk)
+    return (dq, dk, dv) + (None,) * (n_args - 3)

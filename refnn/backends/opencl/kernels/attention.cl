@@ -1,0 +1,85 @@
+/* Attention family: scaled dot-product attention (refnn.ops.attention), batched over B.
+ * The host (opencl/attention.py) chains: bgemm (scores), softmax_rows, mul_keep,
+ * bgemm (output); backward: bgemm x4 around softmax_backward_rows. `real` is float or
+ * double (-D real=...); the host rounds global sizes up, hence the bounds guards. */
+#ifdef REFNN_DOUBLE
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
+#define TS 16
+
+/* bgemm: C[b][m, n] = alpha * sum_k A[b](m, k) B[b](k, n) for every batch entry b
+ * (get_global_id(2)); A(m, k) = a[aoff + b*sab + m*sam + k*sak], B(k, n) likewise, so a
+ * transposed operand is just swapped strides (q k^T, A^T dout, dS^T q of the reference);
+ * C is C-contiguous (B, M, N). 16 x 16 tiles of A and B staged in local memory. */
+__kernel void bgemm(const uint M, const uint N, const uint K, const real alpha,
+                    __global const real *a, const uint aoff, const uint sab,
+                    const uint sam, const uint sak,
+                    __global const real *b, const uint boff, const uint sbb,
+                    const uint sbk, const uint sbn,
+                    __global real *c)
+{
+    __local real As[TS][TS + 1];
+    __local real Bs[TS][TS + 1];
+    const uint tn = get_local_id(0), tm = get_local_id(1);
+    const uint n = get_group_id(0) * TS + tn, m = get_group_id(1) * TS + tm;
+    const uint bt = get_global_id(2);
+    __global const real *ab = a + aoff + (size_t)bt * sab;
+    __global const real *bb = b + boff + (size_t)bt * sbb;
+    real acc = 0;
+    for (uint k0 = 0; k0 < K; k0 += TS) {
+        /* work-item (tm, tn) loads A(m, k0 + tn) and B(k0 + tm, n) */
+        const uint ka = k0 + tn, kb = k0 + tm;
+        As[tm][tn] = (m < M && ka < K) ? ab[(size_t)m * sam + (size_t)ka * sak] : (real)0;
+        Bs[tm][tn] = (kb < K && n < N) ? bb[(size_t)kb * sbk + (size_t)n * sbn] : (real)0;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint kk = 0; kk < TS; kk++) acc += As[tm][kk] * Bs[kk][tn];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (m < M && n < N) c[((size_t)bt * M + m) * N + n] = alpha * acc;
+}
+
+/* softmax_rows: p[r, :] = softmax(p[r, :] + mask[b*mstride + i*Tk + :]) in place for
+ * rows r = b*Tq + i < n (P_bij of the reference; the mask only if has_mask). */
+__kernel void softmax_rows(__global real *p, __global const real *mask, const int has_mask,
+                           const uint Tq, const uint Tk, const uint mstride, const uint n)
+{
+    const uint r = get_global_id(0);
+    if (r >= n) return;
+    __global real *s = p + (size_t)r * Tk;
+    __global const real *m = mask + (size_t)(r / Tq) * mstride + (size_t)(r % Tq) * Tk;
+    if (has_mask)
+        for (uint j = 0; j < Tk; j++) s[j] += m[j];
+    real mx = s[0];
+    for (uint j = 1; j < Tk; j++) mx = fmax(mx, s[j]);
+    real tot = 0;
+    for (uint j = 0; j < Tk; j++) { s[j] = exp(s[j] - mx); tot += s[j]; }
+    const real inv = (real)1 / tot;
+    for (uint j = 0; j < Tk; j++) s[j] *= inv;
+}
+
+/* mul_keep: y[i] = p[i] * keep[i] (A = P * keep, dropout on the attention weights) */
+__kernel void mul_keep(__global const real *p, __global const real *keep, __global real *y,
+                       const uint n)
+{
+    const uint i = get_global_id(0);
+    if (i < n) y[i] = p[i] * keep[i];
+}
+
+/* softmax_backward_rows: with g = dA * keep (g = dA without keep),
+ * dS[r, j] = P[r, j] (g[r, j] - sum_j' P[r, j'] g[r, j']) in place over dA (rows r < n) */
+__kernel void softmax_backward_rows(__global real *da, __global const real *p,
+                                    __global const real *keep, const int has_keep,
+                                    const uint Tk, const uint n)
+{
+    const uint r = get_global_id(0);
+    if (r >= n) return;
+    __global real *g = da + (size_t)r * Tk;
+    __global const real *pr = p + (size_t)r * Tk;
+    __global const real *kr = keep + (size_t)r * Tk;
+    if (has_keep)
+        for (uint j = 0; j < Tk; j++) g[j] *= kr[j];
+    real acc = 0;
+    for (uint j = 0; j < Tk; j++) acc += pr[j] * g[j];
+    for (uint j = 0; j < Tk; j++) g[j] = pr[j] * (g[j] - acc);
+}

@@ -1,0 +1,63 @@
+"""Input strategies for the attention family: q (B, Tq, d), k (B, Tk, d), v (B, Tk, dv).
+
+Batches of 1, single queries and keys, sizes up to 37 that do not divide the OpenCL tile
+(16), more keys than queries and the reverse; with or without an additive mask -- shared
+(Tq, Tk) or per entry (B, Tq, Tk), random values or NeoML's -1e9 on blocked keys (each
+row keeps at least one key) -- with or without a dropout multiplier ``keep``, and
+default or explicit ``scale``.
+"""
+import numpy as np
+from hypothesis import strategies as st
+
+from refnn.ops.attention import MASK_VALUE
+from refnn.testing import strategies as rst
+
+
+def _blocked_mask(shape):
+    """-1e9 on blocked keys, 0 elsewhere; the last key of every row stays open."""
+    def build(bits):
+        m = np.where(np.asarray(bits, dtype=bool).reshape(shape), MASK_VALUE, 0.0)
+        m[..., -1] = 0.0
+        return m
+    n = int(np.prod(shape))
+    return st.lists(st.booleans(), min_size=n, max_size=n).map(build)
+
+
+def _keep(shape):
+    """A dropout multiplier: 0 or 1 / 0.75 per weight (dropout rate 0.25)."""
+    n = int(np.prod(shape))
+    return st.lists(st.booleans(), min_size=n, max_size=n).map(
+        lambda bits: np.asarray(bits, dtype=float).reshape(shape) / 0.75)
+
+
+def _case(draw):
+    B = draw(st.integers(1, 3))
+    Tq = draw(st.sampled_from([1, 2, 5, 17]))
+    Tk = draw(st.sampled_from([1, 3, 16, 19]))
+    d = draw(st.sampled_from([1, 4, 7, 37]))
+    dv = draw(st.sampled_from([1, 3, 18]))
+    # |S| stays O(1) so float32 softmax errors stay at a few ulps
+    small = rst.floats_away_from(min_value=-1.0, max_value=1.0)
+    q = draw(rst.arrays((B, Tq, d), elements=small))
+    k = draw(rst.arrays((B, Tk, d), elements=small))
+    v = draw(rst.arrays((B, Tk, dv)))
+    args = [q, k, v]
+    mask_kind = draw(st.sampled_from(["none", "shared", "batched", "blocked"]))
+    with_keep = draw(st.booleans())
+    if mask_kind == "shared":
+        args.append(draw(rst.arrays((Tq, Tk))))
+    elif mask_kind == "batched":
+        args.append(draw(rst.arrays((B, Tq, Tk))))
+    elif mask_kind == "blocked":
+        args.append(draw(_blocked_mask((Tq, Tk))))
+    elif with_keep:
+        args.append(None)
+    if with_keep:
+        args.append(draw(_keep((B, Tq, Tk))))
+    params = draw(st.sampled_from([{}, {"scale": 0.5}, {"scale": 1.0 / np.sqrt(8.0)}]))
+    return tuple(args), params
+
+
+INPUTS = {
+    "scaled_dot_attention": st.composite(_case)(),
+}
