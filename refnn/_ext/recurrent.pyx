@@ -14,7 +14,7 @@ gate blocks in the order of refnn.ops.recurrent (rnn: h; lstm: g, f, i, o; gru: 
 ``reverse`` walks t = T-1 .. 0; the state before the first processed step is h0 (c0).
 """
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, tanh, tanhf
+from libc.math cimport exp, tanh
 
 from refnn._ext._blas cimport gemm_rowmajor
 
@@ -26,18 +26,74 @@ ctypedef fused floating:
 cdef Py_ssize_t PAR_MIN = 16384
 
 
-cdef inline floating _tanh(floating a) noexcept nogil:
-    if floating is float:
-        return tanhf(a)
-    else:
-        return tanh(a)
+# The float32 activations: glibc's scalar expf/tanhf calls cost more than a step's GEMM,
+# so exp is computed inline (x = n ln2 + r with |r| <= ln2 / 2, exp(r) by Cephes'
+# degree-6 polynomial, ~1 ulp; 2^n through the exponent bits; x clamped to [-87, 88] so
+# the result stays a finite normal float) and tanh(a) = 1 - 2 / (1 + exp(2a)) (absolute
+# error ~1e-7). These loops are C because vectorizing the clamp needs GCC's
+# no-trapping-math, which is set for these functions only (push/pop_options).
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC push_options
+    #pragma GCC optimize ("no-trapping-math")
+    #endif
+    static inline float refnn_expf(float x) {
+        union { float f; int i; } bits;
+        float n, r, p;
+        x = x < -87.f ? -87.f : x;
+        x = x > 88.f ? 88.f : x;
+        n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;   /* round(x / ln2) */
+        r = x - n * 0.693359375f + n * 2.12194440e-4f;               /* x - n ln2 */
+        p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.f;
+        bits.i = ((int)n + 127) << 23;                               /* 2^n */
+        return p * bits.f;
+    }
+    /* dst[k] = tanh(src[k]) (dst may be src) */
+    static void refnn_tanhf(const float *src, float *dst, Py_ssize_t n) {
+        for (Py_ssize_t k = 0; k < n; ++k)
+            dst[k] = 1.f - 2.f / (1.f + refnn_expf(2.f * src[k]));
+    }
+    /* a[k] = sigmoid(a[k]) = 1 / (1 + exp(-a[k])) */
+    static void refnn_sigmoidf(float *a, Py_ssize_t n) {
+        for (Py_ssize_t k = 0; k < n; ++k)
+            a[k] = 1.f / (1.f + refnn_expf(-a[k]));
+    }
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC pop_options
+    #endif
+    """
+    void refnn_tanhf(const float *src, float *dst, Py_ssize_t n) noexcept nogil
+    void refnn_sigmoidf(float *a, Py_ssize_t n) noexcept nogil
 
 
-cdef inline floating _sigmoid(floating a) noexcept nogil:
+cdef inline void _tanh_to(const floating *src, floating *dst, Py_ssize_t n) noexcept nogil:
+    """dst = tanh(src) elementwise (dst may be src)."""
+    cdef Py_ssize_t k
     if floating is float:
-        return 1 / (1 + expf(-a))
+        refnn_tanhf(src, dst, n)
     else:
-        return 1 / (1 + exp(-a))
+        for k in range(n):
+            dst[k] = tanh(src[k])
+
+
+cdef inline void _tanh_inplace(floating *a, Py_ssize_t n) noexcept nogil:
+    _tanh_to(a, a, n)
+
+
+cdef inline void _sigmoid_inplace(floating *a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    if floating is float:
+        refnn_sigmoidf(a, n)
+    else:
+        for k in range(n):
+            a[k] = 1 / (1 + exp(-a[k]))
 
 
 cdef inline Py_ssize_t _step(Py_ssize_t k, Py_ssize_t T, bint reverse) noexcept nogil:
@@ -49,7 +105,22 @@ cdef inline int _threads(Py_ssize_t work, int nt) noexcept nogil:
     return nt if work >= PAR_MIN else 1
 
 
+# The row functions below do one batch row of one step; each is a few plain loops over
+# contiguous memory (no calls), which the compiler vectorizes.
+
 # ----------------------------------------------------------------------------- rnn
+cdef inline void _rnn_dz_row(const floating *dhs, const floating *hs, const floating *dh,
+                             floating *dz, Py_ssize_t H, bint relu) noexcept nogil:
+    """dz = (dhs + dh) * act'(h): 1 - h^2 for tanh, [h > 0] for relu."""
+    cdef Py_ssize_t j
+    if relu:
+        for j in range(H):
+            dz[j] = dhs[j] + dh[j] if hs[j] > 0 else 0
+    else:
+        for j in range(H):
+            dz[j] = (dhs[j] + dh[j]) * (1 - hs[j] * hs[j])
+
+
 def rnn_forward(floating[:, :, ::1] hs, floating[:, ::1] u, floating[:, ::1] h0,
                 bint relu, bint reverse, int n_threads):
     """hs holds x_t w^T + b on entry; per step (processing order, h = previous state):
@@ -65,12 +136,12 @@ def rnn_forward(floating[:, :, ::1] hs, floating[:, ::1] u, floating[:, ::1] h0,
             cur = &hs[t, 0, 0]
             gemm_rowmajor(False, True, <int>N, <int>H, <int>H, <floating>1, prev, <int>H,
                           &u[0, 0], <int>H, <floating>1, cur, <int>H)
-            for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(n * H, n * H + H):
-                    if relu:
-                        cur[j] = cur[j] if cur[j] > 0 else 0
-                    else:
-                        cur[j] = _tanh(cur[j])
+            if relu:
+                for j in range(N * H):
+                    cur[j] = cur[j] if cur[j] > 0 else 0
+            else:
+                for n in prange(N, schedule="static", num_threads=nt):
+                    _tanh_inplace(cur + n * H, H)
             prev = cur
 
 
@@ -80,25 +151,55 @@ def rnn_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] hs, floating[:, ::
     """BPTT loop: dz[t] = (dhs[t] + dh) * act'(hs[t]), then dh = dz[t] u (GEMM).
     dh must be zero on entry; on return it is dh0."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
-    cdef Py_ssize_t k, t, n, j
-    cdef floating y, dv
-    cdef int nt = _threads(N * H, n_threads)
+    cdef Py_ssize_t k, t, n
     with nogil:
         for k in range(T - 1, -1, -1):
             t = _step(k, T, reverse)
-            for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(H):
-                    y = hs[t, n, j]
-                    dv = dhs[t, n, j] + dh[n, j]
-                    if relu:
-                        dz[t, n, j] = dv if y > 0 else 0
-                    else:
-                        dz[t, n, j] = dv * (1 - y * y)
+            for n in range(N):          # arithmetic only: one thread is as fast
+                _rnn_dz_row(&dhs[t, n, 0], &hs[t, n, 0], &dh[n, 0], &dz[t, n, 0], H, relu)
             gemm_rowmajor(False, False, <int>N, <int>H, <int>H, <floating>1, &dz[t, 0, 0],
                           <int>H, &u[0, 0], <int>H, <floating>0, &dh[0, 0], <int>H)
 
 
 # ---------------------------------------------------------------------------- lstm
+cdef inline void _lstm_row(floating *a, const floating *cp, floating *hc, floating *cc,
+                           Py_ssize_t H) noexcept nogil:
+    """One row of the cell: a = [g, f, i, o] pre-activations (activated in place),
+    c = f * c_prev + i * g, h = o * tanh(c)."""
+    cdef Py_ssize_t j
+    _tanh_inplace(a, H)
+    _sigmoid_inplace(a + H, 3 * H)
+    for j in range(H):
+        cc[j] = a[H + j] * cp[j] + a[2 * H + j] * a[j]
+    _tanh_to(cc, hc, H)
+    for j in range(H):
+        hc[j] = a[3 * H + j] * hc[j]
+
+
+cdef inline void _lstm_backward_row(const floating *dhs, const floating *dcs,
+                                    const floating *a, const floating *c,
+                                    const floating *cp, const floating *dh, floating *dc,
+                                    floating *d, Py_ssize_t H) noexcept nogil:
+    """One row of the cell's gradient (refnn.ops.recurrent.lstm_backward); the o-block
+    of d holds tanh(c) until the second loop overwrites it."""
+    cdef Py_ssize_t j
+    cdef floating g, f, i, o, tc, dhv, dcv
+    _tanh_to(c, d + 3 * H, H)
+    for j in range(H):
+        g = a[j]
+        f = a[H + j]
+        i = a[2 * H + j]
+        o = a[3 * H + j]
+        tc = d[3 * H + j]
+        dhv = dhs[j] + dh[j]
+        dcv = dcs[j] + dc[j] + dhv * o * (1 - tc * tc)
+        d[j] = dcv * i * (1 - g * g)
+        d[H + j] = dcv * cp[j] * f * (1 - f)
+        d[2 * H + j] = dcv * g * i * (1 - i)
+        d[3 * H + j] = dhv * tc * o * (1 - o)
+        dc[j] = dcv * f
+
+
 def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] h0,
                  floating[:, ::1] c0, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
                  bint reverse, int n_threads):
@@ -106,13 +207,12 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
     then the fused cell: g = tanh, f, i, o = sigmoid (stored back into gates),
     c = f * c_prev + i * g, h = o * tanh(c)."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
-    cdef Py_ssize_t k, t, n, j
+    cdef Py_ssize_t k, t, n
     cdef floating *a
     cdef floating *hc
     cdef floating *cc
     cdef const floating *hp = &h0[0, 0]
     cdef const floating *cp = &c0[0, 0]
-    cdef floating g, f, i, o, c
     cdef int nt = _threads(N * 4 * H, n_threads)
     with nogil:
         for k in range(T):
@@ -123,18 +223,7 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
             gemm_rowmajor(False, True, <int>N, <int>(4 * H), <int>H, <floating>1, hp,
                           <int>H, &u[0, 0], <int>H, <floating>1, a, <int>(4 * H))
             for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(H):
-                    g = _tanh(a[n * 4 * H + j])
-                    f = _sigmoid(a[n * 4 * H + H + j])
-                    i = _sigmoid(a[n * 4 * H + 2 * H + j])
-                    o = _sigmoid(a[n * 4 * H + 3 * H + j])
-                    a[n * 4 * H + j] = g
-                    a[n * 4 * H + H + j] = f
-                    a[n * 4 * H + 2 * H + j] = i
-                    a[n * 4 * H + 3 * H + j] = o
-                    c = f * cp[n * H + j] + i * g
-                    cc[n * H + j] = c
-                    hc[n * H + j] = o * _tanh(c)
+                _lstm_row(a + n * 4 * H, cp + n * H, hc + n * H, cc + n * H, H)
             hp = hc
             cp = cc
 
@@ -147,39 +236,41 @@ def lstm_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] dcs,
     writes dz[t] = [dg, df, di, do] (pre-activation) and dc = dc * f, then dh = dz[t] u
     (GEMM). dh and dc must be zero on entry; on return they are dh0 and dc0."""
     cdef Py_ssize_t T = cs.shape[0], N = cs.shape[1], H = cs.shape[2]
-    cdef Py_ssize_t k, t, n, j, r, s
-    cdef const floating *a
+    cdef Py_ssize_t k, t, n
     cdef const floating *cp
-    cdef floating *d
-    cdef floating g, f, i, o, tc, dhv, dcv
     cdef int nt = _threads(N * 4 * H, n_threads)
     with nogil:
         for k in range(T - 1, -1, -1):
             t = _step(k, T, reverse)
-            a = &gates[t, 0, 0]
-            d = &dz[t, 0, 0]
             cp = &c0[0, 0] if k == 0 else &cs[_step(k - 1, T, reverse), 0, 0]
             for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(H):
-                    r = n * 4 * H + j
-                    s = n * H + j
-                    g = a[r]
-                    f = a[r + H]
-                    i = a[r + 2 * H]
-                    o = a[r + 3 * H]
-                    tc = _tanh(cs[t, n, j])
-                    dhv = dhs[t, n, j] + dh[n, j]
-                    dcv = dcs[t, n, j] + dc[n, j] + dhv * o * (1 - tc * tc)
-                    d[r] = dcv * i * (1 - g * g)
-                    d[r + H] = dcv * cp[s] * f * (1 - f)
-                    d[r + 2 * H] = dcv * g * i * (1 - i)
-                    d[r + 3 * H] = dhv * tc * o * (1 - o)
-                    dc[n, j] = dcv * f
-            gemm_rowmajor(False, False, <int>N, <int>H, <int>(4 * H), <floating>1, d,
-                          <int>(4 * H), &u[0, 0], <int>H, <floating>0, &dh[0, 0], <int>H)
+                _lstm_backward_row(&dhs[t, n, 0], &dcs[t, n, 0], &gates[t, n, 0],
+                                   &cs[t, n, 0], cp + n * H, &dh[n, 0], &dc[n, 0],
+                                   &dz[t, n, 0], H)
+            gemm_rowmajor(False, False, <int>N, <int>H, <int>(4 * H), <floating>1,
+                          &dz[t, 0, 0], <int>(4 * H), &u[0, 0], <int>H, <floating>0,
+                          &dh[0, 0], <int>H)
 
 
 # ----------------------------------------------------------------------------- gru
+cdef inline void _gru_zr_row(floating *a, const floating *hp, floating *q,
+                             Py_ssize_t H) noexcept nogil:
+    """z, r = sigmoid (in place in a[:2H]); q = r * h_prev."""
+    cdef Py_ssize_t j
+    _sigmoid_inplace(a, 2 * H)
+    for j in range(H):
+        q[j] = a[H + j] * hp[j]
+
+
+cdef inline void _gru_n_row(floating *a, const floating *hp, floating *hc,
+                            Py_ssize_t H) noexcept nogil:
+    """n = tanh (in place in a[2H:]); h = (1 - z) n + z h_prev."""
+    cdef Py_ssize_t j
+    _tanh_inplace(a + 2 * H, H)
+    for j in range(H):
+        hc[j] = (1 - a[j]) * a[2 * H + j] + a[j] * hp[j]
+
+
 def gru_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] h0,
                 floating[:, :, ::1] hs, floating[:, :, ::1] rh, bint reverse,
                 int n_threads):
@@ -188,12 +279,11 @@ def gru_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] 
     gates[t][:, 2H:] += rh[t] u_n^T (GEMM); n = tanh; hs[t] = (1 - z) n + z h.
     z, r, n are stored back into gates (activated)."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
-    cdef Py_ssize_t k, t, n, j, r
+    cdef Py_ssize_t k, t, n
     cdef floating *a
     cdef floating *hc
     cdef floating *q
     cdef const floating *hp = &h0[0, 0]
-    cdef floating z, nn
     cdef int nt = _threads(N * 3 * H, n_threads)
     with nogil:
         for k in range(T):
@@ -204,21 +294,41 @@ def gru_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] 
             gemm_rowmajor(False, True, <int>N, <int>(2 * H), <int>H, <floating>1, hp,
                           <int>H, &u[0, 0], <int>H, <floating>1, a, <int>(3 * H))
             for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(H):
-                    r = n * 3 * H + j
-                    a[r] = _sigmoid(a[r])
-                    a[r + H] = _sigmoid(a[r + H])
-                    q[n * H + j] = a[r + H] * hp[n * H + j]
+                _gru_zr_row(a + n * 3 * H, hp + n * H, q + n * H, H)
             gemm_rowmajor(False, True, <int>N, <int>H, <int>H, <floating>1, q, <int>H,
                           &u[2 * H, 0], <int>H, <floating>1, a + 2 * H, <int>(3 * H))
             for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(H):
-                    r = n * 3 * H + j
-                    z = a[r]
-                    nn = _tanh(a[r + 2 * H])
-                    a[r + 2 * H] = nn
-                    hc[n * H + j] = (1 - z) * nn + z * hp[n * H + j]
+                _gru_n_row(a + n * 3 * H, hp + n * H, hc + n * H, H)
             hp = hc
+
+
+cdef inline void _gru_backward_zn_row(const floating *dhs, const floating *dh,
+                                      const floating *a, const floating *hp,
+                                      floating *d, floating *dhcur,
+                                      Py_ssize_t H) noexcept nogil:
+    """dhcur = dhs + dh; n-block of d = dhcur (1 - z)(1 - n^2); z-block =
+    dhcur (h_prev - n) z (1 - z)."""
+    cdef Py_ssize_t j
+    cdef floating z, nn, dv
+    for j in range(H):
+        z = a[j]
+        nn = a[2 * H + j]
+        dv = dhs[j] + dh[j]
+        dhcur[j] = dv
+        d[2 * H + j] = dv * (1 - z) * (1 - nn * nn)
+        d[j] = dv * (hp[j] - nn) * z * (1 - z)
+
+
+cdef inline void _gru_backward_r_row(const floating *drh, const floating *dhcur,
+                                     const floating *a, const floating *hp, floating *d,
+                                     floating *dh, Py_ssize_t H) noexcept nogil:
+    """r-block of d = drh h_prev r (1 - r); dh = dhcur z + drh r."""
+    cdef Py_ssize_t j
+    cdef floating rr
+    for j in range(H):
+        rr = a[H + j]
+        d[H + j] = drh[j] * hp[j] * rr * (1 - rr)
+        dh[j] = dhcur[j] * a[j] + drh[j] * rr
 
 
 def gru_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
@@ -231,37 +341,22 @@ def gru_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
     dh = dhcur z + drh r, then dh += [dz, dr] u_zr (GEMM).
     dh must be zero on entry; on return it is dh0. dhcur and drh are scratch (N, H)."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
-    cdef Py_ssize_t k, t, n, j, r, s
-    cdef const floating *a
+    cdef Py_ssize_t k, t, n
     cdef const floating *hp
     cdef floating *d
-    cdef floating z, rr, nn, dv
-    cdef int nt = _threads(N * 3 * H, n_threads)
     with nogil:
         for k in range(T - 1, -1, -1):
             t = _step(k, T, reverse)
-            a = &gates[t, 0, 0]
             d = &dz[t, 0, 0]
             hp = &h0[0, 0] if k == 0 else &hs[_step(k - 1, T, reverse), 0, 0]
-            for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(H):
-                    r = n * 3 * H + j
-                    s = n * H + j
-                    z = a[r]
-                    nn = a[r + 2 * H]
-                    dv = dhs[t, n, j] + dh[n, j]
-                    dhcur[n, j] = dv
-                    d[r + 2 * H] = dv * (1 - z) * (1 - nn * nn)
-                    d[r] = dv * (hp[s] - nn) * z * (1 - z)
+            for n in range(N):          # arithmetic only: one thread is as fast
+                _gru_backward_zn_row(&dhs[t, n, 0], &dh[n, 0], &gates[t, n, 0], hp + n * H,
+                                     d + n * 3 * H, &dhcur[n, 0], H)
             gemm_rowmajor(False, False, <int>N, <int>H, <int>H, <floating>1, d + 2 * H,
                           <int>(3 * H), &u[2 * H, 0], <int>H, <floating>0, &drh[0, 0],
                           <int>H)
-            for n in prange(N, schedule="static", num_threads=nt):
-                for j in range(H):
-                    r = n * 3 * H + j
-                    s = n * H + j
-                    rr = a[r + H]
-                    d[r + H] = drh[n, j] * hp[s] * rr * (1 - rr)
-                    dh[n, j] = dhcur[n, j] * a[r] + drh[n, j] * rr
+            for n in range(N):
+                _gru_backward_r_row(&drh[n, 0], &dhcur[n, 0], &gates[t, n, 0], hp + n * H,
+                                    d + n * 3 * H, &dh[n, 0], H)
             gemm_rowmajor(False, False, <int>N, <int>H, <int>(2 * H), <floating>1, d,
                           <int>(3 * H), &u[0, 0], <int>H, <floating>1, &dh[0, 0], <int>H)
