@@ -31,6 +31,7 @@ sys.path.insert(0, HERE)                       # import cases
 
 from cases import conv, fc, lenet_step, mlp_epoch, pool  # noqa: E402
 from cases import bn  # noqa: E402
+from cases import gru, lstm  # noqa: E402
 
 #: case name -> module (or a class with VARIANTS, REPEAT, make); later issues add lstm, ... here
 CASES = {
@@ -41,6 +42,8 @@ CASES = {
     "pool": pool,
     "bn": bn,
     "lenet_step": lenet_step,
+    "lstm": lstm,
+    "gru": gru,
 }
 
 #: paths every case is asked for, in print order; a case may add baselines of its own
