@@ -5,9 +5,8 @@
 
 ``conv_first`` (the module ``CONV_FIRST`` below): a first layer, 3 -> 32 channels,
 5x5, no padding, 32x32 images, batch 64; variant ``forward+backward`` where only dW
-is wanted. refnn's ``conv2d.backward`` has no need_dx switch and always computes
-both dX and dW, so its figure includes a dX nobody needs; the PyTorch baseline is
-given an input without requires_grad and so computes dW only.
+is wanted: refnn's forward gets ``need_dx=False`` (its backward then skips the dX
+GEMM and col2im) and the PyTorch baseline an input without requires_grad.
 """
 import numpy as np
 
@@ -40,9 +39,9 @@ def make_for(geometry, path, variant):
     fwd, bwd = be.op("conv2d.forward"), be.op("conv2d.backward")
 
     def run():
-        y, saved = fwd(x, w, (1, 1), (pad, pad))
+        y, saved = fwd(x, w, (1, 1), (pad, pad), need_dx=need_dx)
         if backward:
-            bwd(dy, saved)        # always dX and dW (no need_dx switch)
+            bwd(dy, saved)        # dX (when need_dx) and dW
         be.synchronize()
     return run
 

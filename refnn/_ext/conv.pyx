@@ -7,8 +7,10 @@ No validation here: refnn/backends/cpu/conv.py has checked ranks, shapes, dtypes
 contiguity and the geometry (refnn.ops.conv.conv2d_geometry) and allocated every
 output. Padding is implicit: taps that fall into it read (im2col) or drop (col2im) zeros.
 
-Layouts (all C-contiguous): x (N, C, H, W), w (F, C*kh*kw), cols (N, C*kh*kw, Ho*Wo),
-y (N, F, Ho*Wo).
+Layouts (all C-contiguous): x (N, C, H, W), w (F, C*kh*kw), y (N, F, Ho*Wo). conv2d
+lays the whole batch's columns side by side, cols (C*kh*kw, N*Ho*Wo), so that each
+product is ONE wide GEMM (per-image GEMMs of 64 rows keep BLAS's threads waiting);
+the 3-D kernels keep one (K, P) matrix per image, cols (N, K, P).
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
@@ -33,78 +35,128 @@ cdef Geom _geom(tuple g):
     return r
 
 
-cdef void _im2col_one(const floating *x, floating *cols, Geom g) noexcept nogil:
-    """cols[(c*kh + p)*kw + q, i*Wo + j] = xpad[c, i*sh + p*dh, j*sw + q*dw] (one image)."""
-    cdef Py_ssize_t c, p, q, i, j, h, v, row
+cdef inline void _valid_j(Py_ssize_t off, Py_ssize_t sw, Py_ssize_t W, Py_ssize_t Wo,
+                          Py_ssize_t *j0, Py_ssize_t *j1) noexcept nogil:
+    """The output columns j in [j0, j1) whose tap v = j*sw + off falls inside 0 <= v < W."""
+    cdef Py_ssize_t lo = 0 if off >= 0 else (-off + sw - 1) // sw
+    cdef Py_ssize_t hi = 0 if W - 1 - off < 0 else (W - 1 - off) // sw + 1
+    if hi > Wo:
+        hi = Wo
+    if hi < lo:
+        hi = lo
+    if lo > Wo:
+        lo = hi = Wo
+    j0[0] = lo
+    j1[0] = hi
+
+
+cdef void _im2col_one(const floating *x, floating *cols, Geom g, Py_ssize_t ld) noexcept nogil:
+    """cols[((c*kh + p)*kw + q) * ld + i*Wo + j] = xpad[c, i*sh + p*dh, j*sw + q*dw]
+    (one image; ld = the distance between two rows of cols: Ho*Wo for an image's own
+    matrix, N*Ho*Wo for the batch-wide one). The in-bounds run of each output row is a
+    strided copy (contiguous for stride 1), the rest zeros."""
+    cdef Py_ssize_t c, p, q, i, j, h, j0, j1, off
+    cdef floating *dst
+    cdef const floating *src
     for c in range(g.C):
         for p in range(g.kh):
             for q in range(g.kw):
-                row = ((c * g.kh + p) * g.kw + q) * g.Ho * g.Wo
+                off = q * g.dw - g.pw
+                _valid_j(off, g.sw, g.W, g.Wo, &j0, &j1)
                 for i in range(g.Ho):
+                    dst = cols + ((c * g.kh + p) * g.kw + q) * ld + i * g.Wo
                     h = i * g.sh + p * g.dh - g.ph
-                    for j in range(g.Wo):
-                        v = j * g.sw + q * g.dw - g.pw
-                        if 0 <= h < g.H and 0 <= v < g.W:
-                            cols[row + i * g.Wo + j] = x[(c * g.H + h) * g.W + v]
-                        else:
-                            cols[row + i * g.Wo + j] = 0
+                    if h < 0 or h >= g.H:
+                        for j in range(g.Wo):
+                            dst[j] = 0
+                        continue
+                    src = x + (c * g.H + h) * g.W + off
+                    for j in range(j0):
+                        dst[j] = 0
+                    if g.sw == 1:
+                        for j in range(j0, j1):
+                            dst[j] = src[j]
+                    else:
+                        for j in range(j0, j1):
+                            dst[j] = src[j * g.sw]
+                    for j in range(j1, g.Wo):
+                        dst[j] = 0
 
 
-cdef void _col2im_one(const floating *cols, floating *dx, Geom g) noexcept nogil:
-    """dx[c, h, v] = sum of cols[(c*kh + p)*kw + q, i*Wo + j] over the taps with
+cdef void _col2im_one(const floating *cols, floating *dx, Geom g, Py_ssize_t ld) noexcept nogil:
+    """dx[c, h, v] = sum of cols[((c*kh + p)*kw + q) * ld + i*Wo + j] over the taps with
     i*sh + p*dh - ph = h and j*sw + q*dw - pw = v (one image; padding taps dropped)."""
-    cdef Py_ssize_t c, p, q, i, j, h, v, row
+    cdef Py_ssize_t c, p, q, i, j, h, j0, j1, off
+    cdef const floating *src
+    cdef floating *dst
     for i in range(g.C * g.H * g.W):
         dx[i] = 0
     for c in range(g.C):
         for p in range(g.kh):
             for q in range(g.kw):
-                row = ((c * g.kh + p) * g.kw + q) * g.Ho * g.Wo
+                off = q * g.dw - g.pw
+                _valid_j(off, g.sw, g.W, g.Wo, &j0, &j1)
                 for i in range(g.Ho):
                     h = i * g.sh + p * g.dh - g.ph
                     if h < 0 or h >= g.H:
                         continue
-                    for j in range(g.Wo):
-                        v = j * g.sw + q * g.dw - g.pw
-                        if 0 <= v < g.W:
-                            dx[(c * g.H + h) * g.W + v] += cols[row + i * g.Wo + j]
+                    src = cols + ((c * g.kh + p) * g.kw + q) * ld + i * g.Wo
+                    dst = dx + (c * g.H + h) * g.W + off
+                    if g.sw == 1:
+                        for j in range(j0, j1):
+                            dst[j] += src[j]
+                    else:
+                        for j in range(j0, j1):
+                            dst[j * g.sw] += src[j]
 
 
-cdef void _forward(const floating *x, const floating *w, floating *cols, floating *y,
-                   Py_ssize_t F, Geom g, int nt) noexcept nogil:
-    cdef Py_ssize_t n
+cdef inline void _copy(const floating *src, floating *dst, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        dst[i] = src[i]
+
+
+cdef void _forward(const floating *x, const floating *w, floating *cols, floating *yw,
+                   floating *y, Py_ssize_t F, Geom g, int nt) noexcept nogil:
+    """cols (K, N*P) = the batch's im2col side by side; yw (F, N*P) = w @ cols in ONE
+    GEMM; y[n] (F, P) = yw[:, n*P:(n+1)*P] (a batch transpose)."""
+    cdef Py_ssize_t n, f
     cdef Py_ssize_t K = g.C * g.kh * g.kw, P = g.Ho * g.Wo, X = g.C * g.H * g.W
+    cdef Py_ssize_t NP = g.N * P
     for n in prange(g.N, schedule="static", num_threads=nt):
-        _im2col_one(x + n * X, cols + n * K * P, g)
-    for n in range(g.N):            # y[n] (F, P) = w (F, K) @ cols[n] (K, P)
-        gemm_rowmajor(False, False, <int>F, <int>P, <int>K, <floating>1, w, <int>K,
-                      cols + n * K * P, <int>P, <floating>0, y + n * F * P, <int>P)
+        _im2col_one(x + n * X, cols + n * P, g, NP)
+    gemm_rowmajor(False, False, <int>F, <int>NP, <int>K, <floating>1, w, <int>K,
+                  cols, <int>NP, <floating>0, yw, <int>NP)
+    for n in prange(g.N, schedule="static", num_threads=nt):
+        for f in range(F):
+            _copy(yw + f * NP + n * P, y + (n * F + f) * P, P)
 
 
 cdef void _backward(const floating *dy, const floating *w, const floating *cols,
-                    floating *dcols, floating *dx, floating *dw, Py_ssize_t F, Geom g,
-                    int nt, bint need_dx) noexcept nogil:
-    cdef Py_ssize_t n
+                    floating *dyw, floating *dcols, floating *dx, floating *dw,
+                    Py_ssize_t F, Geom g, int nt, bint need_dx) noexcept nogil:
+    """dyw (F, N*P) = dy side by side; dw (F, K) = dyw @ cols^T (one GEMM over the whole
+    batch); if need_dx: dcols (K, N*P) = w^T @ dyw (one GEMM), dx[n] = col2im(dcols)."""
+    cdef Py_ssize_t n, f
     cdef Py_ssize_t K = g.C * g.kh * g.kw, P = g.Ho * g.Wo, X = g.C * g.H * g.W
-    for n in range(g.N):
-        # dw (F, K) += dy[n] (F, P) @ cols[n]^T (P, K)
-        gemm_rowmajor(False, True, <int>F, <int>K, <int>P, <floating>1, dy + n * F * P,
-                      <int>P, cols + n * K * P, <int>P, <floating>(1 if n else 0),
-                      dw, <int>K)
-        if not need_dx:
-            continue
-        # dcols[n] (K, P) = w^T (K, F) @ dy[n] (F, P)
-        gemm_rowmajor(True, False, <int>K, <int>P, <int>F, <floating>1, w, <int>K,
-                      dy + n * F * P, <int>P, <floating>0, dcols + n * K * P, <int>P)
+    cdef Py_ssize_t NP = g.N * P
+    for n in prange(g.N, schedule="static", num_threads=nt):
+        for f in range(F):
+            _copy(dy + (n * F + f) * P, dyw + f * NP + n * P, P)
+    gemm_rowmajor(False, True, <int>F, <int>K, <int>NP, <floating>1, dyw, <int>NP,
+                  cols, <int>NP, <floating>0, dw, <int>K)
     if not need_dx:
         return
+    gemm_rowmajor(True, False, <int>K, <int>NP, <int>F, <floating>1, w, <int>K,
+                  dyw, <int>NP, <floating>0, dcols, <int>NP)
     for n in prange(g.N, schedule="static", num_threads=nt):
-        _col2im_one(dcols + n * K * P, dx + n * X, g)
+        _col2im_one(dcols + n * P, dx + n * X, g, NP)
 
 
-def conv2d_forward(cnp.ndarray x, cnp.ndarray w, cnp.ndarray cols, cnp.ndarray y,
-                   tuple geom, int n_threads):
-    """refnn.ops.conv.conv2d_forward: cols = im2col(x), y[n] = w @ cols[n].
+def conv2d_forward(cnp.ndarray x, cnp.ndarray w, cnp.ndarray cols, cnp.ndarray yw,
+                   cnp.ndarray y, tuple geom, int n_threads):
+    """refnn.ops.conv.conv2d_forward: cols (K, N*P) = im2col(x) of the whole batch,
+    yw (F, N*P) = w @ cols, y (N, F, P) its batch transpose.
     geom = (N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo), every size >= 1."""
     cdef Geom g = _geom(geom)
     cdef Py_ssize_t F = cnp.PyArray_DIM(w, 0)
@@ -113,22 +165,23 @@ def conv2d_forward(cnp.ndarray x, cnp.ndarray w, cnp.ndarray cols, cnp.ndarray y
         with nogil:
             _forward[float](<const float *>cnp.PyArray_DATA(x),
                             <const float *>cnp.PyArray_DATA(w),
-                            <float *>cnp.PyArray_DATA(cols), <float *>cnp.PyArray_DATA(y),
-                            F, g, nt)
+                            <float *>cnp.PyArray_DATA(cols), <float *>cnp.PyArray_DATA(yw),
+                            <float *>cnp.PyArray_DATA(y), F, g, nt)
     else:
         with nogil:
             _forward[double](<const double *>cnp.PyArray_DATA(x),
                              <const double *>cnp.PyArray_DATA(w),
                              <double *>cnp.PyArray_DATA(cols),
+                             <double *>cnp.PyArray_DATA(yw),
                              <double *>cnp.PyArray_DATA(y), F, g, nt)
 
 
-def conv2d_backward(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray cols, cnp.ndarray dcols,
-                    cnp.ndarray dx, cnp.ndarray dw, tuple geom, int n_threads,
-                    bint need_dx=True):
-    """refnn.ops.conv.conv2d_backward: dw = sum_n dy[n] @ cols[n]^T,
-    dx = col2im(w^T @ dy[n]) (skipped, dcols/dx untouched, when not need_dx).
-    Same geom as conv2d_forward."""
+def conv2d_backward(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray cols, cnp.ndarray dyw,
+                    cnp.ndarray dcols, cnp.ndarray dx, cnp.ndarray dw, tuple geom,
+                    int n_threads, bint need_dx=True):
+    """refnn.ops.conv.conv2d_backward: dyw (F, N*P) = dy side by side,
+    dw = dyw @ cols^T, dx = col2im(w^T @ dyw) (dcols and dx untouched when not need_dx).
+    Same geom and cols (K, N*P) as conv2d_forward."""
     cdef Geom g = _geom(geom)
     cdef Py_ssize_t F = cnp.PyArray_DIM(w, 0)
     cdef int nt = n_threads if g.N > 1 else 1
@@ -137,6 +190,7 @@ def conv2d_backward(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray cols, cnp.ndarray
             _backward[float](<const float *>cnp.PyArray_DATA(dy),
                              <const float *>cnp.PyArray_DATA(w),
                              <const float *>cnp.PyArray_DATA(cols),
+                             <float *>cnp.PyArray_DATA(dyw),
                              <float *>cnp.PyArray_DATA(dcols), <float *>cnp.PyArray_DATA(dx),
                              <float *>cnp.PyArray_DATA(dw), F, g, nt, need_dx)
     else:
@@ -144,6 +198,7 @@ def conv2d_backward(cnp.ndarray dy, cnp.ndarray w, cnp.ndarray cols, cnp.ndarray
             _backward[double](<const double *>cnp.PyArray_DATA(dy),
                               <const double *>cnp.PyArray_DATA(w),
                               <const double *>cnp.PyArray_DATA(cols),
+                              <double *>cnp.PyArray_DATA(dyw),
                               <double *>cnp.PyArray_DATA(dcols),
                               <double *>cnp.PyArray_DATA(dx),
                               <double *>cnp.PyArray_DATA(dw), F, g, nt, need_dx)

@@ -15,7 +15,8 @@ from refnn.ops.conv import conv2d_geometry, conv_geometry, conv_transpose_geomet
 
 
 def conv2d_forward(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), need_dx=True):
-    """y = conv2d(x, w) (refnn.ops.conv.conv2d_forward) via im2col + BLAS GEMM."""
+    """y = conv2d(x, w) (refnn.ops.conv.conv2d_forward): im2col of the whole batch into
+    one (C*kh*kw, N*Ho*Wo) matrix, then one BLAS GEMM."""
     x = float_input("conv2d", "x", x)
     w = float_input("conv2d", "w", w, x.dtype)
     stride, padding, dilation, (Ho, Wo) = conv2d_geometry(
@@ -24,9 +25,10 @@ def conv2d_forward(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), need_dx
     F, _, kh, kw = w.shape
     geom = (N, C, H, W, kh, kw, *stride, *padding, *dilation, Ho, Wo)
     y = np.empty((N, F, Ho, Wo), x.dtype)
-    cols = np.empty((N, C * kh * kw, Ho * Wo), x.dtype)
+    cols = np.empty((C * kh * kw, N * Ho * Wo), x.dtype)     # the batch side by side
     if N:
-        _k.conv2d_forward(x, w, cols, y, geom, n_threads())
+        yw = np.empty((F, N * Ho * Wo), x.dtype)
+        _k.conv2d_forward(x, w, cols, yw, y, geom, n_threads())
     return y, (x.shape, w, cols, geom, bool(need_dx))
 
 
@@ -41,8 +43,9 @@ def conv2d_backward(dy, saved):
     dx = np.empty(x_shape, w.dtype) if need_dx else None
     dw = np.empty_like(w)
     if N:
+        dyw = np.empty((w.shape[0], cols.shape[1]), w.dtype)
         dcols = np.empty_like(cols) if need_dx else cols   # untouched without need_dx
-        _k.conv2d_backward(dy, w, cols, dcols, dx if need_dx else dw, dw, geom,
+        _k.conv2d_backward(dy, w, cols, dyw, dcols, dx if need_dx else dw, dw, geom,
                            n_threads(), need_dx)
     else:
         dw.fill(0)
