@@ -160,3 +160,35 @@ def backward(cnp.ndarray dout, cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, cnp.
                          <double *>cnp.PyArray_DATA(dS), <double *>cnp.PyArray_DATA(dq),
                          <double *>cnp.PyArray_DATA(dk), <double *>cnp.PyArray_DATA(dv),
                          scale, B, Tq, Tk, d, Dv, nt)
+
+
+cdef void _permute(const floating *src, floating *dst, Py_ssize_t N, Py_ssize_t T,
+                   Py_ssize_t H, Py_ssize_t d, bint split, int nt) noexcept nogil:
+    """split: dst[(n*H + h)*T + t, c] = src[(n*T + t)*H + h, c]; merge: the reverse."""
+    cdef Py_ssize_t r, n, h, t, c, a, b
+    for r in prange(N * H, schedule="static", num_threads=nt):
+        n = r // H
+        h = r - n * H
+        for t in range(T):
+            a = (r * T + t) * d                 # offset in the (N*H, T, d) array
+            b = ((n * T + t) * H + h) * d       # offset in the (N, T, H*d) array
+            if split:
+                for c in range(d):
+                    dst[a + c] = src[b + c]
+            else:
+                for c in range(d):
+                    dst[b + c] = src[a + c]
+
+
+def permute_heads(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t N, Py_ssize_t T,
+                  Py_ssize_t H, Py_ssize_t d, bint split, int n_threads):
+    """split_heads (split=True) / merge_heads: (N, T, H*d) <-> (N*H, T, d)."""
+    cdef int nt = n_threads if N * T * H * d >= 32768 else 1
+    if cnp.PyArray_TYPE(src) == cnp.NPY_FLOAT32:
+        with nogil:
+            _permute[float](<const float *>cnp.PyArray_DATA(src),
+                            <float *>cnp.PyArray_DATA(dst), N, T, H, d, split, nt)
+    else:
+        with nogil:
+            _permute[double](<const double *>cnp.PyArray_DATA(src),
+                             <double *>cnp.PyArray_DATA(dst), N, T, H, d, split, nt)

@@ -8,7 +8,10 @@ Canonical layout: batch-first, one (rows, features) matrix per batch entry b:
     out (B, Tq, dv)
 
 Heads are folded into the batch by the caller: a layer with H heads of a batch of N
-reshapes its projections (N, T, H * d) -> (N * H, T, d) before the op.
+turns its projections (N, T, H * d) into (N * H, T, d) with ``split_heads`` before the
+op and the op's output back with ``merge_heads`` (two pure permutations, each the
+other's backward): head h of sample n is batch entry n * H + h and reads features
+h * d ... (h + 1) * d - 1 of every step.
 
 Optional positional inputs (not differentiable; their gradients are ``None``):
 
@@ -119,7 +122,54 @@ def scaled_dot_attention_backward(dout, saved):
     return (dq, dk, dv) + (None,) * (n_args - 3)
 
 
+def _check_heads(op, x, heads, split):
+    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
+        raise ShapeError(f"{op}: heads must be an int >= 1, got {heads!r}")
+    shape = tuple(np.shape(x))
+    if len(shape) != 3:
+        want = "(B, T, heads * d)" if split else "(B * heads, T, d)"
+        raise ShapeError(f"{op}: x must have shape {want}, got {shape}")
+    n = shape[2] if split else shape[0]
+    if n % heads:
+        what = "the feature count" if split else "the batch"
+        raise ShapeError(f"{op}: {what} {n} of x (shape {shape}) is not a multiple of "
+                         f"heads={heads}")
+    return shape
+
+
+def split_heads_forward(x, *, heads):
+    """y[n * H + h, t, c] = x[n, t, h * d + c]:  x (N, T, H * d) -> y (N * H, T, d)."""
+    N, T, F = _check_heads("split_heads", x, heads, True)
+    d = F // heads
+    y = x.reshape(N, T, heads, d).transpose(0, 2, 1, 3).reshape(N * heads, T, d)
+    return y.copy(), (heads,)
+
+
+def split_heads_backward(dy, saved):
+    """dx = merge_heads(dy): the permutation read backwards."""
+    (heads,) = saved
+    return (merge_heads_forward(dy, heads=heads)[0],)
+
+
+def merge_heads_forward(x, *, heads):
+    """y[n, t, h * d + c] = x[n * H + h, t, c]:  x (N * H, T, d) -> y (N, T, H * d)."""
+    NH, T, d = _check_heads("merge_heads", x, heads, False)
+    N = NH // heads
+    y = x.reshape(N, heads, T, d).transpose(0, 2, 1, 3).reshape(N, T, heads * d)
+    return y.copy(), (heads,)
+
+
+def merge_heads_backward(dy, saved):
+    """dx = split_heads(dy)."""
+    (heads,) = saved
+    return (split_heads_forward(dy, heads=heads)[0],)
+
+
 SPECS = [
     OpSpec("scaled_dot_attention", "attention", scaled_dot_attention_forward,
            scaled_dot_attention_backward, diff_args=(0, 1, 2), layout="BTC"),
+    OpSpec("split_heads", "attention", split_heads_forward, split_heads_backward,
+           layout="BTC"),
+    OpSpec("merge_heads", "attention", merge_heads_forward, merge_heads_backward,
+           layout="BTC"),
 ]

@@ -188,6 +188,10 @@ KERNELS = {
     # --- attention (q (B, Tq, d), k (B, Tk, d), v (B, Tk, dv); heads folded into B)
     "scaled_dot_attention.forward": attention.scaled_dot_attention_forward,
     "scaled_dot_attention.backward": attention.scaled_dot_attention_backward,
+    "split_heads.forward": attention.split_heads_forward,
+    "split_heads.backward": attention.split_heads_backward,
+    "merge_heads.forward": attention.merge_heads_forward,
+    "merge_heads.backward": attention.merge_heads_backward,
 }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from refnn._ext import attention as _k
 from refnn.backends.cpu._common import float_input, n_threads
 from refnn.errors import check_same_shape
-from refnn.ops.attention import check_attention
+from refnn.ops.attention import _check_heads, check_attention
 
 _OP = "scaled_dot_attention"
 
@@ -47,3 +47,43 @@ def scaled_dot_attention_backward(dout, saved):
     dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
     _k.backward(dout, q, k, v, P, A, keep, dS, dq, dk, dv, scale, n_threads())
     return (dq, dk, dv) + (None,) * (n_args - 3)
+
+
+# ------------------------------------------------------------------ head permutations
+def _permute(op, x, heads, split):
+    x = float_input(op, "x", x)
+    A, T, F = _check_heads(op, x, heads, split)
+    if split:
+        N, d, shape = A, F // heads, (A * heads, T, F // heads)
+    else:
+        N, d, shape = A // heads, F, (A // heads, T, heads * F)
+    y = np.empty(shape, x.dtype)
+    if y.size:
+        _k.permute_heads(x, y, N, T, heads, d, split, n_threads())
+    return y
+
+
+def split_heads_forward(x, *, heads):
+    """(N, T, H*d) -> (N*H, T, d) (refnn.ops.attention.split_heads_forward)."""
+    return _permute("split_heads", x, heads, True), (heads, x.shape, x.dtype)
+
+
+def split_heads_backward(dy, saved):
+    heads, shape, dtype = saved
+    check_same_shape("split_heads", "dy", np.shape(dy),
+                     (shape[0] * heads, shape[1], shape[2] // heads))
+    return (_permute("split_heads", float_input("split_heads", "dy", dy, dtype), heads,
+                     False),)
+
+
+def merge_heads_forward(x, *, heads):
+    """(N*H, T, d) -> (N, T, H*d) (refnn.ops.attention.merge_heads_forward)."""
+    return _permute("merge_heads", x, heads, False), (heads, x.shape, x.dtype)
+
+
+def merge_heads_backward(dy, saved):
+    heads, shape, dtype = saved
+    check_same_shape("merge_heads", "dy", np.shape(dy),
+                     (shape[0] // heads, shape[1], shape[2] * heads))
+    return (_permute("merge_heads", float_input("merge_heads", "dy", dy, dtype), heads,
+                     True),)

@@ -11,7 +11,7 @@ import numpy as np
 
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d, real
 from refnn.errors import check_same_shape
-from refnn.ops.attention import check_attention
+from refnn.ops.attention import _check_heads, check_attention
 
 _OP = "scaled_dot_attention"
 _TS = 16
@@ -87,3 +87,43 @@ def scaled_dot_attention_backward(be, dout, saved):
     dk = be.empty(k.shape)
     _bgemm(be, B, Tk, d, Tq, scale, dS, (Tq * Tk, 1, Tk), q, (Tq * d, d, 1), dk)
     return (dq, dk, dv) + (None,) * (n_args - 3)
+
+
+# ------------------------------------------------------------------ head permutations
+def _permute(be, op, x, heads, split):
+    x = device_input(be, op, "x", x)
+    A, T, F = _check_heads(op, x, heads, split)
+    if split:
+        d, shape = F // heads, (A * heads, T, F // heads)
+    else:
+        d, shape = F, (A // heads, T, heads * F)
+    y = be.empty(shape)
+    if y.size:
+        be.kernel("attention", "permute_heads")(
+            be.queue, global_1d(y.size), (LOCAL_1D,), x.data, y.data, _u32(T),
+            _u32(heads), _u32(d), np.int32(split), _u32(y.size))
+    return y
+
+
+def split_heads_forward(be, x, *, heads):
+    """(N, T, H*d) -> (N*H, T, d) with permute_heads."""
+    return _permute(be, "split_heads", x, heads, True), (heads, tuple(x.shape))
+
+
+def split_heads_backward(be, dy, saved):
+    heads, shape = saved
+    check_same_shape("split_heads", "dy", dy.shape,
+                     (shape[0] * heads, shape[1], shape[2] // heads))
+    return (_permute(be, "split_heads", dy, heads, False),)
+
+
+def merge_heads_forward(be, x, *, heads):
+    """(N*H, T, d) -> (N, T, H*d) with permute_heads."""
+    return _permute(be, "merge_heads", x, heads, False), (heads, tuple(x.shape))
+
+
+def merge_heads_backward(be, dy, saved):
+    heads, shape = saved
+    check_same_shape("merge_heads", "dy", dy.shape,
+                     (shape[0] // heads, shape[1], shape[2] * heads))
+    return (_permute(be, "merge_heads", dy, heads, True),)

@@ -58,6 +58,18 @@ def _case(draw):
     return tuple(args), params
 
 
+def _heads(split):
+    """split_heads: x (N, T, H * d); merge_heads: x (N * H, T, d)."""
+    def build(draw):
+        N, T = draw(st.integers(1, 3)), draw(st.sampled_from([1, 2, 7, 17]))
+        H, d = draw(st.integers(1, 5)), draw(st.sampled_from([1, 3, 8]))
+        shape = (N, T, H * d) if split else (N * H, T, d)
+        return (draw(rst.arrays(shape)),), {"heads": H}
+    return st.composite(build)()
+
+
 INPUTS = {
     "scaled_dot_attention": st.composite(_case)(),
+    "split_heads": _heads(True),
+    "merge_heads": _heads(False),
 }

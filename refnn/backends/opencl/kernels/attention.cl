@@ -83,3 +83,19 @@ __kernel void softmax_backward_rows(__global real *da, __global const real *p,
     for (uint j = 0; j < Tk; j++) acc += pr[j] * g[j];
     for (uint j = 0; j < Tk; j++) g[j] = pr[j] * (g[j] - acc);
 }
+
+/* permute_heads: between x (N, T, H*d) and y (N*H, T, d) (ops.attention.split_heads /
+ * merge_heads): one work-item per element o of the (N*H, T, d) array,
+ * o = ((n*H + h)*T + t)*d + c <-> ((n*T + t)*H + h)*d + c; split copies x -> y, merge
+ * y -> x. */
+__kernel void permute_heads(__global const real *src, __global real *dst, const uint T,
+                            const uint H, const uint d, const int split, const uint total)
+{
+    const uint o = get_global_id(0);
+    if (o >= total) return;
+    const uint c = o % d, t = (o / d) % T, r = o / (d * T);
+    const uint n = r / H, h = r % H;
+    const size_t b = ((size_t)(n * T + t) * H + h) * d + c;
+    if (split) dst[o] = src[b];
+    else dst[b] = src[o];
+}
