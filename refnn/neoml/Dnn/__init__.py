@@ -27,6 +27,10 @@ from refnn.neoml.Dnn._initializer import Initializer, Xavier, XavierUniform, Uni
 from refnn.neoml.Dnn._solver import Solver, SimpleGradient, AdaptiveGradient, NesterovGradient
 from refnn.neoml.Dnn._image import (
     Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel)
+from refnn.neoml.Dnn._recurrent import Lstm, Gru, Irnn
+from refnn.neoml.Dnn._sequence import SubSequence, ReverseSequence, SequenceSum, CumSum
+from refnn.neoml.Dnn._embedding import (
+    MultichannelLookup, AccumulativeLookup, PositionalEmbedding, TiedEmbeddings)
 
 #: every layer class of the facade (read by ``refnn coverage`` via their ``OPS``)
 LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, TransposedConv3D,
@@ -37,7 +41,9 @@ LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, Transposed
           Sigmoid, Tanh, HardTanh, HardSigmoid, Power, Exp, Log, Erf, Softmax, Dropout,
           BatchNormalization, ObjectNormalization, Lrn,
           CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy,
-          Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel)
+          Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel,
+          Lstm, Gru, Irnn, SubSequence, ReverseSequence, SequenceSum, CumSum,
+          MultichannelLookup, AccumulativeLookup, PositionalEmbedding, TiedEmbeddings)
 
 __all__ = [c.__name__ for c in LAYERS] + [
     "Dnn", "Layer", "CustomLossCalculatorBase", "Initializer", "Xavier", "XavierUniform",

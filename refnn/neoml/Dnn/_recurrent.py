@@ -1,0 +1,638 @@
+"""Recurrent layers of the NeoML facade: Lstm, Gru and Irnn through refnn's ``lstm``,
+``gru`` and ``rnn`` ops (``refnn.ops.recurrent``: the gate equations and BPTT live there).
+
+Layout at the edge: an input blob (BatchLength, BatchWidth, ListSize, H, W, D, C) is
+BW*LS sequences of T = BatchLength steps, each step an object of I = H*W*D*C numbers,
+stored time-major -- exactly the ops' (T, N, I), so the layers only reshape. Every output
+is (T, BW, LS, 1, 1, 1, hidden_size).
+
+Weights are kept in the ops' layout and shown in NeoML's blob shapes by the properties
+(``refnn/shared/spec/neoml-behaviour-notes.md`` "Weights"):
+
+* Lstm: input weights (1, 4H, 1, 1, 1, 1, I), recurrent weights (1, 4H, 1, 1, 1, 1, H),
+  each with its own free term (4H, 1, 1, 1, 1, 1, 1); gate blocks in NeoML's order main
+  (tanh), forget, input, output -- the op's g, f, i, o. The op takes the sum of the two
+  free terms; both receive its gradient (as in NeoML, where each fully connected part
+  trains its own free term).
+* Gru: gate weights (1, 2H, 1, 1, 1, 1, I+H) ([update; reset] over [x, h_prev]), main
+  weights (1, H, 1, 1, 1, 1, I+H), free terms 2H and H. The op keeps w (3H, I),
+  u (3H, H), b (3H,): the properties split and join the columns on the host.
+* Irnn: input weights (1, H, 1, 1, 1, 1, I), recurrent weights (1, H, 1, 1, 1, 1, H),
+  two free terms of H; the op is ``rnn`` with ``activation="relu"``.
+
+Weights are empty until the first run; a weights property set before that is kept.
+Errors raised by an op's checks are re-raised with the layer's name in front.
+"""
+import numpy as np
+
+from refnn.errors import ParameterError, RefnnError, ShapeError
+from refnn.neoml.Blob import Blob
+from refnn.neoml.Dnn._fully_connected import FullyConnected
+from refnn.neoml.Dnn._layer import Layer
+
+
+def call_op(layer, be, name, *args, **params):
+    """``be.op(name)(*args, **params)``; a refnn error of the op's checks comes back with
+    the layer's name in front (same error class)."""
+    try:
+        return be.op(name)(*args, **params)
+    except RefnnError as e:
+        raise type(e)(f"{layer._where()}: {e}") from e
+
+
+def positive_int(where, what, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ParameterError(f"{where}: {what} must be an int > 0, got {v!r}")
+    return int(v)
+
+
+def unit_rate(where, what, v):
+    """A probability in [0, 1)."""
+    try:
+        r = float(v)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{where}: {what} must be a number, got {v!r}") from None
+    if not 0 <= r < 1:
+        raise ParameterError(f"{where}: {what} must be in [0, 1), got {v!r}")
+    return r
+
+
+def sequence_shape(layer, x, what="input 0"):
+    """(T, N, I) of a 7-D sequence blob; ShapeError naming the layer otherwise."""
+    s = tuple(int(v) for v in x.shape)
+    if len(s) != 7:
+        raise ShapeError(f"{layer._where()}: {what} must be a 7-D blob (BatchLength, "
+                         f"BatchWidth, ListSize, Height, Width, Depth, Channels), got shape {s}")
+    return s[0], s[1] * s[2], int(np.prod(s[3:]))
+
+
+def copy_array(be, a):
+    return a.copy() if isinstance(a, np.ndarray) else a.copy(queue=be.queue)
+
+
+class _Weighted(Layer):
+    """Shared helpers: parameters in the ops' layout, NeoML blob views of them."""
+
+    _engine_backend = FullyConnected._engine_backend
+    _host_float = FullyConnected._host_float
+    _blob_of = FullyConnected._blob_of
+    _accumulate = FullyConnected._accumulate
+
+    @property
+    def _trainable(self):
+        return self._learning_enabled
+
+    def _param_blob(self, name, shape):
+        a = self._params.get(name)
+        return None if a is None else self._blob_of(a, shape)
+
+    def _set_param(self, name, blob, rows, cols, text):
+        """Store a weights blob of rows x cols numbers as the op's (rows, cols) array
+        (cols None: a vector of ``rows``); None drops it."""
+        be = self._engine_backend()
+        self._grads.pop(name, None)
+        if blob is None:
+            self._params.pop(name, None)
+            return
+        host = self._host_float(blob, name)
+        if cols is None:
+            ok, shape = host.size == rows, (rows,)
+        else:
+            ok = int(blob.object_count) == rows and (cols < 0 or int(blob.object_size) == cols)
+            shape = (rows, -1)
+        if not ok:
+            raise ShapeError(f"{self._where()}: {name} must be a blob of shape {text}, got "
+                             f"{tuple(int(v) for v in blob.shape)}")
+        self._params[name] = be.asarray(np.ascontiguousarray(host.reshape(shape)),
+                                        dtype=np.float32)
+
+    def _drop_params(self):
+        self._params.clear()
+        self._grads.clear()
+
+    def _initial_state(self, be, x, xs, k, N, H, what):
+        """Optional input k: a (1, BW, LS, ...) blob of H numbers per sequence -> (N, H)."""
+        if len(xs) <= k:
+            return None
+        s = tuple(int(v) for v in xs[k].shape)
+        self._check_float(xs[k], f"input {k} ({what})")
+        if len(s) != 7 or s[0] != 1 or s[1:3] != tuple(x.shape[1:3]) \
+                or int(np.prod(s[3:])) != H:
+            raise ShapeError(f"{self._where()}: input {k} ({what}) must have shape "
+                             f"(1, {x.shape[1]}, {x.shape[2]}, ...) with {H} (hidden_size) "
+                             f"numbers per sequence, got {s}")
+        return xs[k].reshape(N, H)
+
+    def _check_input(self, be, xs):
+        x = xs[0]
+        T, N, I = sequence_shape(self, x)
+        self._check_float(x, "input 0")
+        return x, T, N, I
+
+    def _check_input_size(self, name, I):
+        w = self._params[name]
+        if w.shape[1] != I:
+            raise ShapeError(f"{self._where()}: input 0 must have object size (Height*Width*"
+                             f"Depth*Channels) {w.shape[1]} like the input weights, got {I}")
+
+    def _seq_output(self, a, x, H):
+        return a.reshape(tuple(x.shape[:3]) + (1, 1, 1, H))
+
+
+# =========================================================================== Lstm
+class Lstm(_Weighted):
+    """The long short-term memory layer (``Lstm(input_layer, hidden_size=1,
+    dropout_rate=0.0, activation='sigmoid', reverse_seq=False, name=None)``).
+
+    Inputs: 0 the sequences; 1 (optional) the initial cell state; 2 (optional) the
+    initial "previous output" h -- each (1, BW, LS, 1, 1, 1, hidden_size); absent means
+    zeros. Outputs: 0 h of every step, 1 the cell state of every step.
+    ``reverse_seq=True`` runs from the last step and keeps outputs in place.
+
+    Differences from NeoML, stated: the gate activation (``activation`` /
+    ``recurrent_activation``) can only be ``'sigmoid'`` (refnn's ``lstm`` op computes
+    sigmoid gates; another value raises ParameterError), and ``dropout_rate`` drops the
+    input sequence only -- NeoML also drops the previous output before the recurrent
+    product, which the op has no mask for.
+    """
+
+    OPS = ("lstm", "dropout")
+    N_INPUTS = (1, 3)
+    N_OUTPUTS = 2
+
+    def __init__(self, input_layer, hidden_size=1, dropout_rate=0.0, activation="sigmoid",
+                 reverse_seq=False, name=None):
+        where = f"Lstm {name!r}"
+        self._hidden = positive_int(where, "hidden_size", hidden_size)
+        self._dropout = unit_rate(where, "dropout_rate", dropout_rate)
+        self._activation = self._check_activation(where, activation)
+        self._reverse = bool(reverse_seq)
+        self._saved = None
+        super().__init__(input_layer, name)
+
+    @staticmethod
+    def _check_activation(where, v):
+        if v != "sigmoid":
+            raise ParameterError(f"{where}: activation (recurrent_activation) must be "
+                                 f"'sigmoid' -- refnn's lstm op computes sigmoid gates -- "
+                                 f"got {v!r}")
+        return v
+
+    # --------------------------------------------------------------- properties
+    @property
+    def hidden_size(self):
+        """The hidden layer size (the length of h and of the cell state)."""
+        return self._hidden
+
+    @hidden_size.setter
+    def hidden_size(self, v):
+        self._hidden = positive_int(self._where(), "hidden_size", v)
+        self._drop_params()
+
+    @property
+    def dropout(self):
+        """The dropout rate of the input sequence."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, v):
+        self._dropout = unit_rate(self._where(), "dropout_rate", v)
+
+    dropout_rate = dropout
+
+    @property
+    def activation(self):
+        """The gate activation ('sigmoid')."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, v):
+        self._activation = self._check_activation(self._where(), v)
+
+    recurrent_activation = activation
+
+    @property
+    def reverse_sequence(self):
+        """True: the sequence is processed from the last step."""
+        return self._reverse
+
+    @reverse_sequence.setter
+    def reverse_sequence(self, v):
+        self._reverse = bool(v)
+
+    reverse_seq = reverse_sequence
+
+    @property
+    def input_weights(self):
+        """(1, 4H, 1, 1, 1, 1, I): gate blocks main, forget, input, output."""
+        w = self._params.get("input_weights")
+        return None if w is None else self._blob_of(w, (1, w.shape[0], 1, 1, 1, 1, w.shape[1]))
+
+    @input_weights.setter
+    def input_weights(self, blob):
+        H4 = 4 * self._hidden
+        self._set_param("input_weights", blob, H4, -1, f"(1, {H4}, 1, 1, 1, 1, InputSize)")
+
+    @property
+    def recurrent_weights(self):
+        """(1, 4H, 1, 1, 1, 1, H): gate blocks main, forget, input, output."""
+        return self._param_blob("recurrent_weights",
+                                (1, 4 * self._hidden, 1, 1, 1, 1, self._hidden))
+
+    @recurrent_weights.setter
+    def recurrent_weights(self, blob):
+        H, H4 = self._hidden, 4 * self._hidden
+        self._set_param("recurrent_weights", blob, H4, H, f"(1, {H4}, 1, 1, 1, 1, {H})")
+
+    @property
+    def input_free_term(self):
+        """(4H, 1, 1, 1, 1, 1, 1)."""
+        return self._param_blob("input_free_term", (4 * self._hidden, 1, 1, 1, 1, 1, 1))
+
+    @input_free_term.setter
+    def input_free_term(self, blob):
+        H4 = 4 * self._hidden
+        self._set_param("input_free_term", blob, H4, None, f"({H4}, 1, 1, 1, 1, 1, 1)")
+
+    @property
+    def recurrent_free_term(self):
+        """(4H, 1, 1, 1, 1, 1, 1)."""
+        return self._param_blob("recurrent_free_term", (4 * self._hidden, 1, 1, 1, 1, 1, 1))
+
+    @recurrent_free_term.setter
+    def recurrent_free_term(self, blob):
+        H4 = 4 * self._hidden
+        self._set_param("recurrent_free_term", blob, H4, None, f"({H4}, 1, 1, 1, 1, 1, 1)")
+
+    # ------------------------------------------------------------------ passes
+    def _init_params(self, be, I):
+        H = self._hidden
+        init = self._dnn.initializer
+        for name, cols in (("input_weights", I), ("recurrent_weights", H)):
+            if name not in self._params:
+                w = init._draw((4 * H, cols), cols).astype(np.float32)
+                self._params[name] = be.asarray(w, dtype=np.float32)
+        for name in ("input_free_term", "recurrent_free_term"):
+            if name not in self._params:
+                self._params[name] = be.zeros((4 * H,), dtype=np.float32)
+
+    def _forward(self, be, xs, training):
+        x, T, N, I = self._check_input(be, xs)
+        H = self._hidden
+        c0 = self._initial_state(be, x, xs, 1, N, H, "initial cell state")
+        h0 = self._initial_state(be, x, xs, 2, N, H, "initial previous output")
+        self._init_params(be, I)
+        self._check_input_size("input_weights", I)
+        x3 = x.reshape(T, N, I)
+        drop = None
+        if training and self._dropout > 0:
+            keep = 1.0 - self._dropout
+            x2, drop = call_op(self, be, "dropout.forward", x3.reshape(T * N, I), keep=keep,
+                               seed=self._dnn.random.seed32(), scale=1 / keep)
+            x3 = x2.reshape(T, N, I)
+        p = self._params
+        b = p["input_free_term"] + p["recurrent_free_term"]
+        (hs, cs), saved = call_op(self, be, "lstm.forward", x3, p["input_weights"],
+                                  p["recurrent_weights"], b, h0, c0, reverse=self._reverse)
+        self._saved = (tuple(int(v) for v in x.shape), [tuple(a.shape) for a in xs], drop,
+                       saved)
+        return [self._seq_output(hs, x, H), self._seq_output(cs, x, H)]
+
+    def _backward(self, be, dys, need_dx):
+        x_shape, in_shapes, drop, saved = self._saved
+        T, N, H = x_shape[0], x_shape[1] * x_shape[2], self._hidden
+        dhs, dcs = ((be.zeros((T, N, H), dtype=np.float32) if d is None else d.reshape(T, N, H))
+                    for d in dys)
+        dx, dw, du, db, dh0, dc0 = call_op(self, be, "lstm.backward", (dhs, dcs), saved)
+        self._accumulate("input_weights", dw)
+        self._accumulate("recurrent_weights", du)
+        self._accumulate("input_free_term", db)
+        self._accumulate("recurrent_free_term", copy_array(be, db))
+        if drop is not None:
+            (dx,) = call_op(self, be, "dropout.backward", dx.reshape(T * N, -1), drop)
+        dxs = [dx.reshape(x_shape)]
+        for k, d in ((1, dc0), (2, dh0)):
+            if k < len(in_shapes):
+                dxs.append(None if d is None else d.reshape(in_shapes[k]))
+        return dxs
+
+
+# ============================================================================ Gru
+class Gru(_Weighted):
+    """The gated recurrent unit (``Gru(input_layer, hidden_size, name=None)``).
+
+    Inputs: 0 the sequences; 1 (optional) the initial previous output, (1, BW, LS, ...)
+    with hidden_size numbers per sequence (absent: zeros). The reset gate acts before
+    the recurrent product (Cho et al. 2014; NeoML's rule, not PyTorch's).
+    """
+
+    OPS = ("gru",)
+    N_INPUTS = (1, 2)
+
+    def __init__(self, input_layer, hidden_size, name=None):
+        self._hidden = positive_int(f"Gru {name!r}", "hidden_size", hidden_size)
+        self._pending = {}            # NeoML-form host arrays set before the first run
+        self._saved = None
+        super().__init__(input_layer, name)
+
+    @property
+    def hidden_size(self):
+        """The hidden layer size."""
+        return self._hidden
+
+    @hidden_size.setter
+    def hidden_size(self, v):
+        self._hidden = positive_int(self._where(), "hidden_size", v)
+        self._drop_params()
+        self._pending.clear()
+
+    # NeoML form <-> op form: gate = [w_z; w_r | u_z; u_r], main = [w_n | u_n]
+    def _neoml(self, name):
+        """The NeoML-form host array of ``name`` (None when not set)."""
+        if "w" not in self._params:
+            return self._pending.get(name)
+        be = self._engine_backend()
+        H = self._hidden
+        w, u, b = (be.to_host(self._params[k]) for k in ("w", "u", "b"))
+        rows = slice(0, 2 * H) if name.startswith("gate") else slice(2 * H, 3 * H)
+        if name.endswith("weights"):
+            return np.concatenate([w[rows], u[rows]], axis=1)
+        return b[rows].copy()
+
+    def _set_neoml(self, name, blob):
+        H = self._hidden
+        n = 2 * H if name.startswith("gate") else H
+        where = self._where()
+        if blob is None:
+            raise ParameterError(f"{where}: {name} cannot be removed (set a blob)")
+        host = self._host_float(blob, name)
+        if name.endswith("weights"):
+            if int(blob.object_count) != n or int(blob.object_size) <= H:
+                raise ShapeError(f"{where}: {name} must be a blob of shape (1, {n}, 1, 1, 1, "
+                                 f"1, InputSize + {H}), got {tuple(int(v) for v in blob.shape)}")
+            host = host.reshape(n, -1)
+        elif host.size != n:
+            raise ShapeError(f"{where}: {name} must have {n} elements, got blob shape "
+                             f"{tuple(int(v) for v in blob.shape)}")
+        else:
+            host = host.reshape(n)
+        if "w" not in self._params:
+            self._pending[name] = host.astype(np.float32)
+            return
+        be = self._engine_backend()
+        w, u, b = (be.to_host(self._params[k]).copy() for k in ("w", "u", "b"))
+        rows = slice(0, 2 * H) if name.startswith("gate") else slice(2 * H, 3 * H)
+        I = w.shape[1]
+        if name.endswith("weights"):
+            if host.shape[1] != I + H:
+                raise ShapeError(f"{where}: {name} must have object size {I + H} (input "
+                                 f"{I} + hidden {H}), got {host.shape[1]}")
+            w[rows], u[rows] = host[:, :I], host[:, I:]
+        else:
+            b[rows] = host
+        for k, a in (("w", w), ("u", u), ("b", b)):
+            self._params[k] = be.asarray(np.ascontiguousarray(a), dtype=np.float32)
+            self._grads.pop(k, None)
+
+    def _blob(self, name, shape):
+        a = self._neoml(name)
+        if a is None:
+            return None
+        engine = self._dnn.math_engine
+        return Blob._new(engine, engine.backend.asarray(a.reshape(shape), dtype=np.float32))
+
+    @property
+    def gate_weights(self):
+        """(1, 2H, 1, 1, 1, 1, I + H): [update; reset] rows over [x, h_prev] columns."""
+        a = self._neoml("gate_weights")
+        return None if a is None else self._blob("gate_weights", (1, a.shape[0], 1, 1, 1, 1,
+                                                                  a.shape[1]))
+
+    @gate_weights.setter
+    def gate_weights(self, blob):
+        self._set_neoml("gate_weights", blob)
+
+    @property
+    def main_weights(self):
+        """(1, H, 1, 1, 1, 1, I + H): the main (tanh) rows over [x, r * h_prev]."""
+        a = self._neoml("main_weights")
+        return None if a is None else self._blob("main_weights", (1, a.shape[0], 1, 1, 1, 1,
+                                                                  a.shape[1]))
+
+    @main_weights.setter
+    def main_weights(self, blob):
+        self._set_neoml("main_weights", blob)
+
+    @property
+    def gate_free_term(self):
+        """(2H, 1, 1, 1, 1, 1, 1): update, reset."""
+        return self._blob("gate_free_term", (2 * self._hidden, 1, 1, 1, 1, 1, 1))
+
+    @gate_free_term.setter
+    def gate_free_term(self, blob):
+        self._set_neoml("gate_free_term", blob)
+
+    @property
+    def main_free_term(self):
+        """(H, 1, 1, 1, 1, 1, 1)."""
+        return self._blob("main_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
+
+    @main_free_term.setter
+    def main_free_term(self, blob):
+        self._set_neoml("main_free_term", blob)
+
+    def _init_params(self, be, I):
+        if "w" in self._params:
+            return
+        H = self._hidden
+        pend = self._pending
+        for name in ("gate_weights", "main_weights"):
+            if name in pend and pend[name].shape[1] != I + H:
+                raise ShapeError(f"{self._where()}: {name} set with object size "
+                                 f"{pend[name].shape[1]}, but input {I} + hidden {H} = "
+                                 f"{I + H}")
+        init = self._dnn.initializer
+        gate = pend.get("gate_weights")
+        if gate is None:
+            gate = init._draw((2 * H, I + H), I + H)
+        main = pend.get("main_weights")
+        if main is None:
+            main = init._draw((H, I + H), I + H)
+        b = np.concatenate([pend.get("gate_free_term", np.zeros(2 * H)),
+                            pend.get("main_free_term", np.zeros(H))])
+        wu = np.concatenate([gate, main], axis=0).astype(np.float32)
+        for k, a in (("w", wu[:, :I]), ("u", wu[:, I:]), ("b", b.astype(np.float32))):
+            self._params[k] = be.asarray(np.ascontiguousarray(a), dtype=np.float32)
+        pend.clear()
+
+    def _forward(self, be, xs, training):
+        x, T, N, I = self._check_input(be, xs)
+        H = self._hidden
+        h0 = self._initial_state(be, x, xs, 1, N, H, "initial previous output")
+        self._init_params(be, I)
+        self._check_input_size("w", I)
+        p = self._params
+        hs, saved = call_op(self, be, "gru.forward", x.reshape(T, N, I), p["w"], p["u"],
+                            p["b"], h0)
+        self._saved = (tuple(int(v) for v in x.shape), [tuple(a.shape) for a in xs], saved)
+        return [self._seq_output(hs, x, H)]
+
+    def _backward(self, be, dys, need_dx):
+        x_shape, in_shapes, saved = self._saved
+        T, N, H = x_shape[0], x_shape[1] * x_shape[2], self._hidden
+        dx, dw, du, db, dh0 = call_op(self, be, "gru.backward", dys[0].reshape(T, N, H), saved)
+        for k, g in (("w", dw), ("u", du), ("b", db)):
+            self._accumulate(k, g)
+        dxs = [dx.reshape(x_shape)]
+        if len(in_shapes) > 1:
+            dxs.append(None if dh0 is None else dh0.reshape(in_shapes[1]))
+        return dxs
+
+
+# =========================================================================== Irnn
+class Irnn(_Weighted):
+    """IRNN (Le et al. 2015): y_t = ReLU(FC_input(x_t) + FC_recur(y_{t-1}))
+    (``Irnn(input_layer, hidden_size=1, identity_scale=1.0, input_weight_std=0.001,
+    reverse_seq=False, name=None)``).
+
+    Initialisation is the point: input weights from N(0, input_weight_std^2) (the
+    network's random generator), recurrent weights identity_scale * I, free terms 0.
+    """
+
+    OPS = ("rnn",)
+
+    def __init__(self, input_layer, hidden_size=1, identity_scale=1.0, input_weight_std=0.001,
+                 reverse_seq=False, name=None):
+        where = f"Irnn {name!r}"
+        self._hidden = positive_int(where, "hidden_size", hidden_size)
+        self._scale = self._number(where, "identity_scale", identity_scale)
+        self._std = self._number(where, "input_weight_std", input_weight_std, nonneg=True)
+        self._reverse = bool(reverse_seq)
+        self._saved = None
+        super().__init__(input_layer, name)
+
+    @staticmethod
+    def _number(where, what, v, nonneg=False):
+        try:
+            r = float(v)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{where}: {what} must be a number, got {v!r}") from None
+        if nonneg and r < 0:
+            raise ParameterError(f"{where}: {what} must be >= 0, got {v!r}")
+        return r
+
+    @property
+    def hidden_size(self):
+        """The hidden layer size."""
+        return self._hidden
+
+    @hidden_size.setter
+    def hidden_size(self, v):
+        self._hidden = positive_int(self._where(), "hidden_size", v)
+        self._drop_params()
+
+    @property
+    def identity_scale(self):
+        """The scale of the identity matrix the recurrent weights start from."""
+        return self._scale
+
+    @identity_scale.setter
+    def identity_scale(self, v):
+        self._scale = self._number(self._where(), "identity_scale", v)
+
+    @property
+    def input_weight_std(self):
+        """The standard deviation of the initial input weights."""
+        return self._std
+
+    @input_weight_std.setter
+    def input_weight_std(self, v):
+        self._std = self._number(self._where(), "input_weight_std", v, nonneg=True)
+
+    @property
+    def reverse_sequence(self):
+        """True: the sequence is processed from the last step."""
+        return self._reverse
+
+    @reverse_sequence.setter
+    def reverse_sequence(self, v):
+        self._reverse = bool(v)
+
+    reverse_seq = reverse_sequence
+
+    @property
+    def input_weights(self):
+        """(1, H, 1, 1, 1, 1, I)."""
+        w = self._params.get("input_weights")
+        return None if w is None else self._blob_of(w, (1, w.shape[0], 1, 1, 1, 1, w.shape[1]))
+
+    @input_weights.setter
+    def input_weights(self, blob):
+        H = self._hidden
+        self._set_param("input_weights", blob, H, -1, f"(1, {H}, 1, 1, 1, 1, InputSize)")
+
+    @property
+    def recurrent_weights(self):
+        """(1, H, 1, 1, 1, 1, H)."""
+        H = self._hidden
+        return self._param_blob("recurrent_weights", (1, H, 1, 1, 1, 1, H))
+
+    @recurrent_weights.setter
+    def recurrent_weights(self, blob):
+        H = self._hidden
+        self._set_param("recurrent_weights", blob, H, H, f"(1, {H}, 1, 1, 1, 1, {H})")
+
+    @property
+    def input_free_term(self):
+        """(H, 1, 1, 1, 1, 1, 1)."""
+        return self._param_blob("input_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
+
+    @input_free_term.setter
+    def input_free_term(self, blob):
+        H = self._hidden
+        self._set_param("input_free_term", blob, H, None, f"({H}, 1, 1, 1, 1, 1, 1)")
+
+    @property
+    def recurrent_free_term(self):
+        """(H, 1, 1, 1, 1, 1, 1)."""
+        return self._param_blob("recurrent_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
+
+    @recurrent_free_term.setter
+    def recurrent_free_term(self, blob):
+        H = self._hidden
+        self._set_param("recurrent_free_term", blob, H, None, f"({H}, 1, 1, 1, 1, 1, 1)")
+
+    def _init_params(self, be, I):
+        H, p = self._hidden, self._params
+        if "input_weights" not in p:
+            w = self._dnn.random.normal(0.0, self._std, (H, I)).astype(np.float32)
+            p["input_weights"] = be.asarray(w, dtype=np.float32)
+        if "recurrent_weights" not in p:
+            u = (self._scale * np.eye(H)).astype(np.float32)
+            p["recurrent_weights"] = be.asarray(u, dtype=np.float32)
+        for name in ("input_free_term", "recurrent_free_term"):
+            if name not in p:
+                p[name] = be.zeros((H,), dtype=np.float32)
+
+    def _forward(self, be, xs, training):
+        x, T, N, I = self._check_input(be, xs)
+        self._init_params(be, I)
+        self._check_input_size("input_weights", I)
+        p = self._params
+        b = p["input_free_term"] + p["recurrent_free_term"]
+        hs, saved = call_op(self, be, "rnn.forward", x.reshape(T, N, I), p["input_weights"],
+                            p["recurrent_weights"], b, None, activation="relu",
+                            reverse=self._reverse)
+        self._saved = (tuple(int(v) for v in x.shape), saved)
+        return [self._seq_output(hs, x, self._hidden)]
+
+    def _backward(self, be, dys, need_dx):
+        x_shape, saved = self._saved
+        T, N = x_shape[0], x_shape[1] * x_shape[2]
+        dx, dw, du, db, _ = call_op(self, be, "rnn.backward",
+                                    dys[0].reshape(T, N, self._hidden), saved)
+        self._accumulate("input_weights", dw)
+        self._accumulate("recurrent_weights", du)
+        self._accumulate("input_free_term", db)
+        self._accumulate("recurrent_free_term", copy_array(be, db))
+        return [dx.reshape(x_shape)]
