@@ -41,7 +41,9 @@ Layer normalization (NeoML's ObjectNormalization; Ba et al. 2016), per object n:
     xhat[n,j] = (x[n,j] - mu[n]) / sqrt(s2[n] + eps)
     y[n,j] = scale[j] xhat[n,j] + bias[j]
 
-    g = dy * scale;  dx[n,j] = (D g[n,j] - sum_j' g[n,j'] - xhat[n,j] sum_j' g xhat) / (D sqrt(s2[n] + eps))
+    g = dy * scale
+    dx[n,j] = (D g[n,j] - sum_j' g[n,j'] - xhat[n,j] sum_j' g[n,j'] xhat[n,j'])
+              / (D sqrt(s2[n] + eps))
 
 Local response normalization across channels (Krizhevsky et al. 2012, section 3.3)::
 
@@ -58,7 +60,8 @@ its backends (its CPU backend computes ``1 + ascale / depth * S`` and raises tha
 ``-bpower``). Backward: the channel c' whose window holds c contributes to dx[c]::
 
     dx[c] = dy[c] d[c]^(-beta)
-            - 2 alpha beta / size * x[c] * sum_{c' = c - size//2}^{c + (size-1)//2} dy[c'] x[c'] d[c']^(-beta-1)
+            - 2 alpha beta / size * x[c]
+              * sum_{c' = c - size//2}^{c + (size-1)//2} dy[c'] x[c'] d[c']^(-beta-1)
 """
 import numpy as np
 

@@ -15,8 +15,10 @@ TOLERANCES = {
     ("erf", "float32", "opencl"): (2e-4, 1e-5, "device erf and exp are accurate to a few ulps"),
     ("gelu", "float32", "*"): (2e-4, 1e-5, "erf/exp in float32"),
     ("power", "float32", "*"): (5e-4, 1e-5, "pow in float32 loses a few ulps per multiply"),
-    ("batch_norm", "float32", "*"): (1e-3, 1e-4, "x - mean rounded in float32 is scaled by 1/sqrt(var + eps), up to 32x for eps 1e-3 (constant columns)"),
-    ("layer_norm", "float32", "*"): (1e-3, 1e-4, "x - mean rounded in float32 is scaled by 1/sqrt(var + eps), up to 32x for eps 1e-3 (constant rows)"),
+    ("batch_norm", "float32", "*"): (1e-3, 1e-4, "x - mean, rounded in float32, is scaled by "
+                                     "1/sqrt(var + eps): up to 32x for eps 1e-3 (constant columns)"),
+    ("layer_norm", "float32", "*"): (1e-3, 1e-4, "x - mean, rounded in float32, is scaled by "
+                                     "1/sqrt(var + eps): up to 32x for eps 1e-3 (constant rows)"),
     ("*", "float32", "opencl"): (2e-4, 2e-5, "OpenCL builds with -cl-mad-enable (fused multiply-add)"),
     ("reference", "float64", "numerical"): (1e-5, 1e-7, "central differences with eps=1e-6 in float64"),
 }
