@@ -1,0 +1,326 @@
+"""neoml.Dnn.Lstm, Gru and Irnn against refnn's float64 reference recurrent ops, on every
+engine.
+
+A sequence blob (T, BW, LS, H, W, D, C) is the ops' time-major (T, BW*LS, H*W*D*C). Each
+test sets the weights through the NeoML properties (NeoML blob shapes and gate order),
+runs the layer's ``_forward``/``_backward`` and compares outputs, input gradients,
+initial-state gradients and weight gradients with the reference op in float64.
+"""
+import numpy as np
+import pytest
+
+import refnn.neoml as neoml
+from refnn.errors import DTypeError, ParameterError, ShapeError
+from refnn.ops import recurrent as R
+
+RTOL, ATOL = 2e-3, 2e-4
+
+
+def _blob(engine, a):
+    a = np.asarray(a)
+    return neoml.Blob.asblob(engine, a, a.shape, copy=True)
+
+
+def _host(be, a):
+    return np.asarray(be.to_host(a), np.float64)
+
+
+def _net(engine, n_sources=1):
+    dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(3))
+    srcs = [neoml.Dnn.Source(dnn, f"s{k}") for k in range(n_sources)]
+    return dnn, srcs
+
+
+LSTM_CASES = [  # T, BW, LS, object dims, H, reverse, initial states
+    (5, 2, 1, (1, 1, 1, 3), 4, False, False),
+    (1, 1, 1, (1, 1, 1, 2), 3, False, True),
+    (6, 2, 2, (2, 1, 1, 2), 5, True, True),
+    (4, 3, 1, (1, 1, 1, 1), 17, True, False),
+]
+
+
+@pytest.mark.parametrize("case", LSTM_CASES)
+def test_lstm_vs_reference(engine, case):
+    T, BW, LS, obj, H, reverse, init = case
+    N, I = BW * LS, int(np.prod(obj))
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (T, BW, LS) + obj).astype(np.float32)
+    W = rng.normal(0, 0.5, (4 * H, I)).astype(np.float32)
+    U = rng.normal(0, 0.5, (4 * H, H)).astype(np.float32)
+    bi, br = (rng.normal(0, 0.5, 4 * H).astype(np.float32) for _ in range(2))
+    c0 = rng.normal(0, 1, (1, BW, LS, 1, 1, 1, H)).astype(np.float32)
+    h0 = rng.normal(0, 1, (1, BW, LS, 1, 1, 1, H)).astype(np.float32)
+    dnn, srcs = _net(engine, 3 if init else 1)
+    lstm = neoml.Dnn.Lstm(srcs, H, reverse_seq=reverse, name="lstm")
+    lstm.input_weights = _blob(engine, W.reshape(1, 4 * H, 1, 1, 1, 1, I))
+    lstm.recurrent_weights = _blob(engine, U.reshape(1, 4 * H, 1, 1, 1, 1, H))
+    lstm.input_free_term = _blob(engine, bi.reshape(4 * H, 1, 1, 1, 1, 1, 1))
+    lstm.recurrent_free_term = _blob(engine, br.reshape(4 * H, 1, 1, 1, 1, 1, 1))
+    neoml.Dnn.Sink((lstm, 0), name="h")
+    neoml.Dnn.Sink((lstm, 1), name="c")
+    feeds = {"s0": _blob(engine, x)}
+    if init:
+        feeds.update(s1=_blob(engine, c0), s2=_blob(engine, h0))
+    out = dnn.run(feeds)
+
+    f64 = lambda a: a.astype(np.float64)
+    ref_h0 = f64(h0.reshape(N, H)) if init else None
+    ref_c0 = f64(c0.reshape(N, H)) if init else None
+    (hs, cs), saved = R.lstm_forward(f64(x.reshape(T, N, I)), f64(W), f64(U), f64(bi + br),
+                                     ref_h0, ref_c0, reverse=reverse)
+    assert out["h"].asarray(keep_dims=True).shape == (T, BW, LS, 1, 1, 1, H)
+    np.testing.assert_allclose(out["h"].asarray().reshape(T, N, H), hs, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(out["c"].asarray().reshape(T, N, H), cs, rtol=RTOL, atol=ATOL)
+
+    be = engine.backend
+    dh = rng.normal(0, 1, (T, BW, LS, 1, 1, 1, H)).astype(np.float32)
+    dc = rng.normal(0, 1, (T, BW, LS, 1, 1, 1, H)).astype(np.float32)
+    xs = [be.asarray(x)] + ([be.asarray(c0), be.asarray(h0)] if init else [])
+    lstm._grads.clear()
+    lstm._forward(be, xs, False)
+    dxs = lstm._backward(be, [be.asarray(dh), be.asarray(dc)], [True] * len(xs))
+    dx, dW, dU, db, dh0, dc0 = R.lstm_backward(
+        (f64(dh.reshape(T, N, H)), f64(dc.reshape(T, N, H))), saved)
+    np.testing.assert_allclose(_host(be, dxs[0]).reshape(T, N, I), dx, rtol=RTOL, atol=ATOL)
+    g = {k: _host(be, v) for k, v in lstm._grads.items()}
+    np.testing.assert_allclose(g["input_weights"], dW, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(g["recurrent_weights"], dU, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(g["input_free_term"], db, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(g["recurrent_free_term"], db, rtol=RTOL, atol=ATOL)
+    if init:
+        np.testing.assert_allclose(_host(be, dxs[1]).reshape(N, H), dc0, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(_host(be, dxs[2]).reshape(N, H), dh0, rtol=RTOL, atol=ATOL)
+    # a second backward pass accumulates (the two free terms must not share memory)
+    lstm._forward(be, xs, False)
+    lstm._backward(be, [be.asarray(dh), be.asarray(dc)], [True] * len(xs))
+    np.testing.assert_allclose(_host(be, lstm._grads["input_free_term"]), 2 * db,
+                               rtol=RTOL, atol=2 * ATOL)
+    np.testing.assert_allclose(_host(be, lstm._grads["recurrent_free_term"]), 2 * db,
+                               rtol=RTOL, atol=2 * ATOL)
+
+
+def test_lstm_unused_cell_output_gets_zero_gradient(engine):
+    """Only output 0 reaches a loss: the cell-state gradient is taken as zero."""
+    T, N, I, H = 3, 2, 2, 3
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (T, N, 1, 1, 1, 1, I)).astype(np.float32)
+    dnn, (src,) = _net(engine)
+    lstm = neoml.Dnn.Lstm(src, H)
+    dnn.run({"s0": _blob(engine, x)})
+    be = engine.backend
+    p = {k: _host(be, v) for k, v in lstm._params.items()}
+    dh = rng.normal(0, 1, (T, N, 1, 1, 1, 1, H)).astype(np.float32)
+    (_, _), saved = R.lstm_forward(x.reshape(T, N, I).astype(np.float64), p["input_weights"],
+                                   p["recurrent_weights"],
+                                   p["input_free_term"] + p["recurrent_free_term"])
+    lstm._forward(be, [be.asarray(x)], False)
+    (dx,) = lstm._backward(be, [be.asarray(dh), None], [True])
+    ref = R.lstm_backward((dh.reshape(T, N, H).astype(np.float64), np.zeros((T, N, H))),
+                          saved)[0]
+    np.testing.assert_allclose(_host(be, dx).reshape(T, N, I), ref, rtol=RTOL, atol=ATOL)
+
+
+GRU_CASES = [(4, 2, 1, (1, 1, 1, 3), 2, False), (1, 1, 2, (1, 2, 1, 1), 5, True),
+             (7, 3, 1, (1, 1, 1, 2), 17, True)]
+
+
+@pytest.mark.parametrize("case", GRU_CASES)
+def test_gru_vs_reference(engine, case):
+    T, BW, LS, obj, H, init = case
+    N, I = BW * LS, int(np.prod(obj))
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (T, BW, LS) + obj).astype(np.float32)
+    gate = rng.normal(0, 0.5, (2 * H, I + H)).astype(np.float32)
+    main = rng.normal(0, 0.5, (H, I + H)).astype(np.float32)
+    gb, mb = rng.normal(0, 0.5, 2 * H).astype(np.float32), rng.normal(0, .5, H).astype(np.float32)
+    h0 = rng.normal(0, 1, (1, BW, LS, 1, 1, 1, H)).astype(np.float32)
+    dnn, srcs = _net(engine, 2 if init else 1)
+    gru = neoml.Dnn.Gru(srcs, H, name="gru")
+    # set before the first run: kept, and used for the op's (w, u, b)
+    gru.gate_weights = _blob(engine, gate.reshape(1, 2 * H, 1, 1, 1, 1, I + H))
+    gru.main_weights = _blob(engine, main.reshape(1, H, 1, 1, 1, 1, I + H))
+    gru.gate_free_term = _blob(engine, gb.reshape(2 * H, 1, 1, 1, 1, 1, 1))
+    gru.main_free_term = _blob(engine, mb.reshape(H, 1, 1, 1, 1, 1, 1))
+    neoml.Dnn.Sink(gru, name="out")
+    feeds = {"s0": _blob(engine, x)}
+    if init:
+        feeds["s1"] = _blob(engine, h0)
+    got = dnn.run(feeds)["out"].asarray(keep_dims=True)
+    assert got.shape == (T, BW, LS, 1, 1, 1, H)
+    # the properties give back what was set, after the first run too
+    np.testing.assert_array_equal(gru.gate_weights.asarray().reshape(2 * H, I + H), gate)
+    np.testing.assert_array_equal(gru.main_free_term.asarray().reshape(H), mb)
+
+    wu = np.concatenate([gate, main]).astype(np.float64)
+    w, u, b = wu[:, :I], wu[:, I:], np.concatenate([gb, mb]).astype(np.float64)
+    ref_h0 = h0.reshape(N, H).astype(np.float64) if init else None
+    hs, saved = R.gru_forward(x.reshape(T, N, I).astype(np.float64), w, u, b, ref_h0)
+    np.testing.assert_allclose(got.reshape(T, N, H), hs, rtol=RTOL, atol=ATOL)
+
+    be = engine.backend
+    dy = rng.normal(0, 1, got.shape).astype(np.float32)
+    xs = [be.asarray(x)] + ([be.asarray(h0)] if init else [])
+    gru._grads.clear()
+    gru._forward(be, xs, False)
+    dxs = gru._backward(be, [be.asarray(dy)], [True] * len(xs))
+    dx, dw, du, db, dh0 = R.gru_backward(dy.reshape(T, N, H).astype(np.float64), saved)
+    np.testing.assert_allclose(_host(be, dxs[0]).reshape(T, N, I), dx, rtol=RTOL, atol=ATOL)
+    for k, ref in (("w", dw), ("u", du), ("b", db)):
+        np.testing.assert_allclose(_host(be, gru._grads[k]), ref, rtol=RTOL, atol=ATOL)
+    if init:
+        np.testing.assert_allclose(_host(be, dxs[1]).reshape(N, H), dh0, rtol=RTOL, atol=ATOL)
+
+    # setting a weights property after the first run rewrites the op's rows
+    gru.main_weights = _blob(engine, np.zeros((1, H, 1, 1, 1, 1, I + H), np.float32))
+    assert np.all(_host(be, gru._params["w"])[2 * H:] == 0)
+    np.testing.assert_array_equal(_host(be, gru._params["w"])[:2 * H], gate[:, :I])
+
+
+def test_irnn_initialisation_and_forward(engine):
+    T, N, I, H = 5, 3, 4, 6
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (T, N, 1, 1, 1, 1, I)).astype(np.float32)
+    dnn, (src,) = _net(engine)
+    irnn = neoml.Dnn.Irnn(src, H, identity_scale=0.5, input_weight_std=0.1, reverse_seq=True)
+    neoml.Dnn.Sink(irnn, name="out")
+    got = dnn.run({"s0": _blob(engine, x)})["out"].asarray()
+    U = irnn.recurrent_weights.asarray(keep_dims=True)
+    assert U.shape == (1, H, 1, 1, 1, 1, H)
+    np.testing.assert_array_equal(U.reshape(H, H), 0.5 * np.eye(H, dtype=np.float32))
+    W = irnn.input_weights.asarray(keep_dims=True)
+    assert W.shape == (1, H, 1, 1, 1, 1, I)
+    assert 0.03 < W.std() < 0.25               # N(0, 0.1^2), 24 draws
+    assert np.all(irnn.input_free_term.asarray() == 0)
+
+    be = engine.backend
+    b = _host(be, irnn._params["input_free_term"]) + _host(be, irnn._params["recurrent_free_term"])
+    hs, saved = R.rnn_forward(x.reshape(T, N, I).astype(np.float64), W.reshape(H, I).astype(
+        np.float64), U.reshape(H, H).astype(np.float64), b, None, activation="relu",
+        reverse=True)
+    np.testing.assert_allclose(got.reshape(T, N, H), hs, rtol=RTOL, atol=ATOL)
+    dy = rng.normal(0, 1, (T, N, 1, 1, 1, 1, H)).astype(np.float32)
+    irnn._forward(be, [be.asarray(x)], False)
+    (dx,) = irnn._backward(be, [be.asarray(dy)], [True])
+    rdx, rdw, rdu, rdb, _ = R.rnn_backward(dy.reshape(T, N, H).astype(np.float64), saved)
+    np.testing.assert_allclose(_host(be, dx).reshape(T, N, I), rdx, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(_host(be, irnn._grads["recurrent_weights"]), rdu, rtol=RTOL,
+                               atol=ATOL)
+    np.testing.assert_allclose(_host(be, irnn._grads["recurrent_free_term"]), rdb, rtol=RTOL,
+                               atol=ATOL)
+
+
+def test_properties_readable_and_settable(engine):
+    dnn, (src,) = _net(engine)
+    lstm = neoml.Dnn.Lstm(src)
+    assert (lstm.hidden_size, lstm.dropout, lstm.activation, lstm.reverse_sequence) == \
+        (1, 0.0, "sigmoid", False)
+    assert lstm.input_weights is None and lstm.recurrent_free_term is None
+    lstm.hidden_size, lstm.dropout_rate, lstm.reverse_sequence = 4, 0.25, True
+    lstm.recurrent_activation = "sigmoid"
+    assert (lstm.hidden_size, lstm.dropout, lstm.dropout_rate, lstm.reverse_seq,
+            lstm.recurrent_activation) == (4, 0.25, 0.25, True, "sigmoid")
+    assert lstm.OPS == ("lstm", "dropout") and neoml.Dnn.Lstm in neoml.Dnn.LAYERS
+    gru = neoml.Dnn.Gru(src, 3)
+    assert gru.hidden_size == 3 and gru.gate_weights is None and gru.OPS == ("gru",)
+    gru.hidden_size = 2
+    assert gru.hidden_size == 2
+    irnn = neoml.Dnn.Irnn(src)
+    assert (irnn.hidden_size, irnn.identity_scale, irnn.input_weight_std,
+            irnn.reverse_sequence) == (1, 1.0, 0.001, False)
+    irnn.hidden_size, irnn.identity_scale, irnn.input_weight_std = 3, 2.0, 0.5
+    irnn.reverse_sequence = True
+    assert (irnn.hidden_size, irnn.identity_scale, irnn.input_weight_std,
+            irnn.reverse_seq) == (3, 2.0, 0.5, True)
+    assert irnn.OPS == ("rnn",)
+    # changing the hidden size drops weights that no longer fit
+    x = np.ones((2, 1, 1, 1, 1, 1, 2), np.float32)
+    dnn.run({"s0": _blob(engine, x)})
+    assert lstm.input_weights.asarray(keep_dims=True).shape == (1, 16, 1, 1, 1, 1, 2)
+    lstm.hidden_size = 2
+    assert lstm.input_weights is None
+
+
+def test_lstm_dropout_only_in_training(engine):
+    dnn, (src,) = _net(engine)
+    lstm = neoml.Dnn.Lstm(src, 3, dropout_rate=0.5)
+    x = np.ones((4, 8, 1, 1, 1, 1, 5), np.float32)
+    be = engine.backend
+    dnn.run({"s0": _blob(engine, x)})                    # the first run fills the weights
+    a = _host(be, lstm._forward(be, [be.asarray(x)], False)[0])
+    b = _host(be, lstm._forward(be, [be.asarray(x)], False)[0])
+    np.testing.assert_array_equal(a, b)                       # run: no dropout
+    c = _host(be, lstm._forward(be, [be.asarray(x)], True)[0])
+    assert not np.allclose(b, c)                              # training: inputs dropped
+    (dx,) = lstm._backward(be, [be.asarray(np.ones_like(c, dtype=np.float32)), None], [True])
+    dx = _host(be, dx)
+    assert np.any(dx == 0) and np.any(dx != 0)                # dropped inputs get no gradient
+
+
+def test_lstm_learns_a_toy_sequence_task(engine):
+    """Remember the first step: target = the sign of x[0] read after the last step."""
+    T, N, H = 5, 16, 8
+    rng = np.random.default_rng(0)
+    x = rng.choice([-1.0, 1.0], size=(T, N, 1, 1, 1, 1, 1)).astype(np.float32)
+    x[1:] *= 0.3
+    t = x[0].reshape(1, N, 1, 1, 1, 1, 1).copy()
+    dnn, (xs, ts) = _net(engine, 2)
+    lstm = neoml.Dnn.Lstm(xs, H)
+    last = neoml.Dnn.SubSequence(lstm, start_pos=-1, length=1)
+    fc = neoml.Dnn.FullyConnected(last, 1)
+    loss = neoml.Dnn.EuclideanLoss([fc, ts])
+    dnn.solver = neoml.Dnn.AdaptiveGradient(engine, learning_rate=0.05)
+    feeds = {"s0": _blob(engine, x), "s1": _blob(engine, t)}
+    losses = []
+    for _ in range(60):
+        dnn.learn(feeds)
+        losses.append(loss.last_loss)
+    assert losses[-1] < 0.25 * losses[0], losses[::10]
+
+
+def test_errors_name_the_layer(engine):
+    dnn, (src,) = _net(engine, 1)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ParameterError, match=r"Lstm 'l'.*hidden_size"):
+            neoml.Dnn.Lstm(src, bad, name="l")
+        with pytest.raises(ParameterError, match=r"Gru 'g'.*hidden_size"):
+            neoml.Dnn.Gru(src, bad, name="g")
+        with pytest.raises(ParameterError, match=r"Irnn 'i'.*hidden_size"):
+            neoml.Dnn.Irnn(src, bad, name="i")
+    with pytest.raises(ParameterError, match=r"Lstm 'l'.*'sigmoid'"):
+        neoml.Dnn.Lstm(src, 2, activation="tanh", name="l")
+    with pytest.raises(ParameterError, match=r"Lstm 'l'.*dropout_rate"):
+        neoml.Dnn.Lstm(src, 2, dropout_rate=1.0, name="l")
+
+    dnn, srcs = _net(engine, 3)
+    lstm = neoml.Dnn.Lstm(srcs, 3, name="lstm")
+    neoml.Dnn.Sink(lstm, name="out")
+    x = np.ones((4, 2, 1, 1, 1, 1, 5), np.float32)
+    good = np.zeros((1, 2, 1, 1, 1, 1, 3), np.float32)
+    for bad in (np.zeros((1, 2, 1, 1, 1, 1, 4), np.float32),     # wrong hidden size
+                np.zeros((1, 3, 1, 1, 1, 1, 3), np.float32),     # wrong batch width
+                np.zeros((2, 2, 1, 1, 1, 1, 3), np.float32)):    # BatchLength not 1
+        with pytest.raises(ShapeError, match=r"Lstm 'lstm': input 2 \(initial previous "
+                                             r"output\) must have shape"):
+            dnn.run({"s0": _blob(engine, x), "s1": _blob(engine, good),
+                     "s2": _blob(engine, bad)})
+    with pytest.raises(ShapeError, match=r"Lstm 'lstm': input 1 \(initial cell state\)"):
+        dnn.run({"s0": _blob(engine, x), "s1": _blob(engine, good[:, :1]),
+                 "s2": _blob(engine, good)})
+    with pytest.raises(DTypeError, match=r"Lstm 'lstm'.*float32"):
+        dnn.run({"s0": _blob(engine, x.astype(np.int32)), "s1": _blob(engine, good),
+                 "s2": _blob(engine, good)})
+    dnn.run({"s0": _blob(engine, x), "s1": _blob(engine, good), "s2": _blob(engine, good)})
+    with pytest.raises(ShapeError, match=r"Lstm 'lstm': input 0 must have object size.* 5"):
+        dnn.run({"s0": _blob(engine, np.ones((4, 2, 1, 1, 1, 1, 6), np.float32)),
+                 "s1": _blob(engine, good), "s2": _blob(engine, good)})
+    be = engine.backend
+    for layer in (lstm, neoml.Dnn.Gru(srcs[0], 2, name="gru"),
+                  neoml.Dnn.Irnn(srcs[0], 2, name="irnn")):
+        with pytest.raises(ShapeError, match=rf"{type(layer).__name__} '{layer.name}': input 0 "
+                                             r"must be a 7-D blob"):
+            layer._forward(be, [be.asarray(np.ones((4, 2, 5), np.float32))], False)
+    with pytest.raises(ShapeError, match=r"Lstm 'lstm': recurrent_weights must be a blob"):
+        lstm.recurrent_weights = _blob(engine, np.ones((1, 12, 1, 1, 1, 1, 2), np.float32))
+    gru = dnn.layers["gru"]
+    with pytest.raises(ShapeError, match=r"Gru 'gru': gate_weights must be a blob"):
+        gru.gate_weights = _blob(engine, np.ones((1, 3, 1, 1, 1, 1, 7), np.float32))
