@@ -1,0 +1,364 @@
+"""MultiheadAttention: NeoML's multi-head attention through refnn's attention ops.
+
+    Q' = Q W_Q^T + b_Q,  K' = K W_K^T + b_K,  V' = V W_V^T + b_V      (hidden_size each)
+    head_i = softmax(Q'_i K'_i^T / sqrt(hidden_size) - 1e9 * mask) V'_i
+    out = dropout_if_needed(...) concat(head_1, ..., head_H) W_O^T + b_O
+
+Layout at the edge: input blobs Q (BL, BW, Lq, H, W, D, Cq), K (BL, BW, Lk, ..., Ck),
+V (BL, BW, Lk, ..., Cv): every BatchLength*BatchWidth entry is one sample, ListSize is
+the sequence and the object (H*W*D*C) one step's features -- NeoML's documentation
+shows (1, BW, L, 1, 1, 1, C). The projections are the ``linear`` and ``bias`` ops on the
+(samples*L, object) rows; ``split_heads`` folds the heads into the op's batch
+((N, L, hidden) -> (N*heads, L, hidden/heads)), ``scaled_dot_attention`` computes all
+heads at once and ``merge_heads`` concatenates them again. Output blob
+(BL, BW, Lq, 1, 1, 1, output_size).
+
+Where NeoML surprises (and refnn copies it):
+
+* the scores are scaled by 1 / sqrt(hidden_size), not 1 / sqrt(hidden_size / head_count)
+  (NeoML's CMultiheadAttentionLayer, contrary to its own documentation's d_k);
+* the mask (4th input, use_mask=True) is ONE (Lq, Lk) matrix shared by all samples and
+  heads -- a blob of Lq*Lk numbers, e.g. (1, 1, 1, 1, Lq, 1, Lk) -- multiplied by -1e9 and
+  added to the scores, so 1 blocks a key and 0 keeps it; it gets no gradient;
+* changing any setting (head_count, hidden_size, output_size, dropout_rate, use_mask)
+  rebuilds NeoML's inner layers and thereby drops the weights (they are redrawn at the
+  next run);
+* dropout (dropout_rate > 0, learning passes only) acts on the attention weights after
+  the softmax, kept weights scaled by 1 / (1 - rate); a rate <= 0 means no dropout.
+
+Weights (refnn additions, NeoML keeps them inside its composite layer): each of the four
+inner FullyConnected layers Q, K, V and Out.Dense shows NeoML's FullyConnected blob
+shapes: ``q_weights`` (1, hidden_size, 1, H, W, D, Cq) of the Q object, ``q_free_term``
+(hidden_size, 1, 1, 1, 1, 1, 1), likewise ``k_*``, ``v_*``, and ``output_weights``
+(1, output_size, 1, 1, 1, 1, hidden_size), ``output_free_term`` (output_size, 1, ...).
+They start with the network's initializer (NeoML's Xavier: N(0, 1/fan_in)) and zero free
+terms at the first run.
+"""
+import math
+
+import numpy as np
+
+from refnn.errors import ParameterError, ShapeError
+from refnn.neoml.Blob import Blob
+from refnn.neoml.Dnn._layer import Layer
+
+#: NeoML multiplies the 0/1 mask by this before adding it to the scores
+MASK_MULTIPLIER = -1e9
+_PROJ = ("q", "k", "v")
+
+
+def _positive_int(where, what, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ParameterError(f"{where}: {what} must be an int > 0, got {v!r}")
+    return int(v)
+
+
+class MultiheadAttention(Layer):
+    """``MultiheadAttention(input_layer, head_count, hidden_size, output_size,
+    dropout_rate, name=None)``: inputs Q, K, V (and, with ``use_mask``, the mask);
+    one output (BL, BW, ListSize_Q, 1, 1, 1, output_size). See the module docstring
+    for the formula, the layouts and NeoML's surprises."""
+
+    OPS = ("linear", "bias", "split_heads", "scaled_dot_attention", "merge_heads",
+           "dropout")
+    N_INPUTS = (3, 4)
+
+    def __init__(self, input_layer, head_count, hidden_size, output_size, dropout_rate,
+                 name=None):
+        where = f"MultiheadAttention {name!r}" if name else "MultiheadAttention"
+        self._head_count = _positive_int(where, "head_count", head_count)
+        self._hidden_size = _positive_int(where, "hidden_size", hidden_size)
+        self._check_heads(where, self._head_count, self._hidden_size)
+        self._output_size = _positive_int(where, "output_size", output_size)
+        self._dropout_rate = self._check_rate(where, dropout_rate)
+        self._use_mask = False
+        self._in_dims = {}
+        self._saved = None
+        super().__init__(input_layer, name)
+
+    # --------------------------------------------------------------- properties
+    @staticmethod
+    def _check_heads(where, heads, hidden):
+        if hidden % heads:
+            raise ParameterError(f"{where}: hidden_size must be a multiple of head_count, "
+                                 f"got hidden_size={hidden}, head_count={heads}")
+
+    @staticmethod
+    def _check_rate(where, rate):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating,
+                                                           np.integer)):
+            raise ParameterError(f"{where}: dropout_rate must be a number, got {rate!r}")
+        rate = float(rate)
+        if not math.isfinite(rate) or rate >= 1:
+            raise ParameterError(f"{where}: dropout_rate must be < 1 (<= 0: no dropout), "
+                                 f"got {rate!r}")
+        return rate
+
+    def _rebuild(self):
+        """NeoML deletes its inner layers on every setting change: the weights go."""
+        for p in _PROJ + ("output",):
+            for w in ("weights", "free_term"):
+                self._params.pop(f"{p}_{w}", None)
+                self._grads.pop(f"{p}_{w}", None)
+        self._in_dims = {}
+
+    @property
+    def head_count(self):
+        """The number of heads."""
+        return self._head_count
+
+    @head_count.setter
+    def head_count(self, v):
+        v = _positive_int(self._where(), "head_count", v)
+        self._check_heads(self._where(), v, self._hidden_size)
+        self._head_count = v
+        self._rebuild()
+
+    @property
+    def hidden_size(self):
+        """The size of the trainable matrices W_Q, W_K, W_V (a multiple of head_count)."""
+        return self._hidden_size
+
+    @hidden_size.setter
+    def hidden_size(self, v):
+        v = _positive_int(self._where(), "hidden_size", v)
+        self._check_heads(self._where(), self._head_count, v)
+        self._hidden_size = v
+        self._rebuild()
+
+    @property
+    def output_size(self):
+        """The output size (channels of the result)."""
+        return self._output_size
+
+    @output_size.setter
+    def output_size(self, v):
+        self._output_size = _positive_int(self._where(), "output_size", v)
+        self._rebuild()
+
+    @property
+    def dropout_rate(self):
+        """The rate of dropout applied to the softmax (<= 0: none)."""
+        return self._dropout_rate
+
+    @dropout_rate.setter
+    def dropout_rate(self, v):
+        self._dropout_rate = self._check_rate(self._where(), v)
+        self._rebuild()
+
+    @property
+    def use_mask(self):
+        """Whether the 4th input (the mask) is used."""
+        return self._use_mask
+
+    @use_mask.setter
+    def use_mask(self, v):
+        self._use_mask = bool(v)
+        self._rebuild()
+
+    # ---------------------------------------------------------- weight blobs
+    def _n_out(self, p):
+        return self._output_size if p == "output" else self._hidden_size
+
+    def _weights_blob(self, p):
+        W = self._params.get(f"{p}_weights")
+        if W is None:
+            return None
+        dims = self._in_dims.get(p, (1, 1, 1, W.shape[1]))
+        return self._blob_of(W, (1, W.shape[0], 1) + dims)
+
+    def _set_weights(self, p, blob):
+        be = self._engine_backend()
+        key = f"{p}_weights"
+        self._grads.pop(key, None)
+        if blob is None:
+            self._params.pop(key, None)
+            return
+        host = self._host_float(blob, key)
+        n = self._n_out(p)
+        if blob.object_count != n or (p == "output" and host.size != n * self._hidden_size):
+            tail = f"1, 1, 1, {self._hidden_size}" if p == "output" else "H, W, D, C"
+            raise ShapeError(f"{self._where()}: {key} must have shape (1, {n}, 1, {tail}), "
+                             f"got blob shape {tuple(blob.shape)}")
+        self._in_dims[p] = tuple(int(s) for s in blob.shape[3:])
+        self._params[key] = be.asarray(host.reshape(n, -1), dtype=np.float32)
+
+    def _free_term_blob(self, p):
+        b = self._params.get(f"{p}_free_term")
+        return None if b is None else self._blob_of(b, (b.shape[0], 1, 1, 1, 1, 1, 1))
+
+    def _set_free_term(self, p, blob):
+        be = self._engine_backend()
+        key = f"{p}_free_term"
+        self._grads.pop(key, None)
+        if blob is None:
+            self._params.pop(key, None)
+            return
+        host = self._host_float(blob, key)
+        n = self._n_out(p)
+        if host.size != n:
+            raise ShapeError(f"{self._where()}: {key} must have {n} elements, got blob "
+                             f"shape {tuple(blob.shape)}")
+        self._params[key] = be.asarray(host.reshape(-1), dtype=np.float32)
+
+    def _engine_backend(self):
+        if self._dnn is None:
+            raise ParameterError(f"{self._where()}: the layer is in no network")
+        return self._dnn.math_engine.backend
+
+    def _host_float(self, blob, what):
+        if not isinstance(blob, Blob):
+            raise ParameterError(f"{self._where()}: {what} must be a neoml Blob, got {blob!r}")
+        if blob.dtype != "float32":
+            self._check_float(blob.data, what)
+        return blob.asarray(copy=True, keep_dims=True)
+
+    def _blob_of(self, a, shape):
+        engine = self._dnn.math_engine
+        be = engine.backend
+        copy = be.to_host(a).copy() if engine.is_host else a.copy(queue=be.queue)
+        return Blob._new(engine, copy.reshape(shape))
+
+    q_weights = property(lambda s: s._weights_blob("q"), lambda s, b: s._set_weights("q", b),
+                         doc="W_Q as a blob (1, hidden_size, 1, H, W, D, C) of the Q object.")
+    k_weights = property(lambda s: s._weights_blob("k"), lambda s, b: s._set_weights("k", b),
+                         doc="W_K as a blob (1, hidden_size, 1, H, W, D, C) of the K object.")
+    v_weights = property(lambda s: s._weights_blob("v"), lambda s, b: s._set_weights("v", b),
+                         doc="W_V as a blob (1, hidden_size, 1, H, W, D, C) of the V object.")
+    output_weights = property(lambda s: s._weights_blob("output"),
+                              lambda s, b: s._set_weights("output", b),
+                              doc="W_O as a blob (1, output_size, 1, 1, 1, 1, hidden_size).")
+    q_free_term = property(lambda s: s._free_term_blob("q"),
+                           lambda s, b: s._set_free_term("q", b),
+                           doc="b_Q as a blob (hidden_size, 1, 1, 1, 1, 1, 1).")
+    k_free_term = property(lambda s: s._free_term_blob("k"),
+                           lambda s, b: s._set_free_term("k", b),
+                           doc="b_K as a blob (hidden_size, 1, 1, 1, 1, 1, 1).")
+    v_free_term = property(lambda s: s._free_term_blob("v"),
+                           lambda s, b: s._set_free_term("v", b),
+                           doc="b_V as a blob (hidden_size, 1, 1, 1, 1, 1, 1).")
+    output_free_term = property(lambda s: s._free_term_blob("output"),
+                                lambda s, b: s._set_free_term("output", b),
+                                doc="b_O as a blob (output_size, 1, 1, 1, 1, 1, 1).")
+
+    @property
+    def _trainable(self):
+        return self._learning_enabled
+
+    # ------------------------------------------------------------------ passes
+    def _check_inputs(self, xs):
+        where = self._where()
+        want = 4 if self._use_mask else 3
+        if len(xs) != want:
+            raise ParameterError(
+                f"{where}: takes {want} inputs (Q, K, V{', mask' if self._use_mask else ''}) "
+                f"with use_mask={self._use_mask}, got {len(xs)}")
+        for x, what in zip(xs, ("Q", "K", "V", "mask")):
+            self._check_float(x, what)
+            if len(x.shape) != 7:
+                raise ShapeError(f"{where}: {what} must be a 7-D blob (BatchLength, "
+                                 f"BatchWidth, ListSize, Height, Width, Depth, Channels), "
+                                 f"got shape {tuple(x.shape)}")
+        q, k, v = xs[:3]
+        for x, what in ((k, "K"), (v, "V")):
+            if tuple(x.shape[:2]) != tuple(q.shape[:2]):
+                raise ShapeError(f"{where}: {what} must have Q's BatchLength x BatchWidth "
+                                 f"{tuple(q.shape[:2])}, got blob shape {tuple(x.shape)}")
+        if v.shape[2] != k.shape[2]:
+            raise ShapeError(f"{where}: V must have K's ListSize {k.shape[2]}, got blob "
+                             f"shape {tuple(v.shape)}")
+        if self._use_mask:
+            m, n = q.shape[2] * k.shape[2], int(np.prod(xs[3].shape))
+            if n != m:
+                raise ShapeError(f"{where}: the mask must hold ListSize_Q x ListSize_V = "
+                                 f"{q.shape[2]} x {k.shape[2]} numbers (blob (1, 1, 1, 1, "
+                                 f"{q.shape[2]}, 1, {k.shape[2]})), got blob shape "
+                                 f"{tuple(xs[3].shape)}")
+
+    def _init_params(self, be, xs):
+        init = self._dnn.initializer
+        sizes = {p: (tuple(int(s) for s in x.shape[3:])) for p, x in zip(_PROJ, xs)}
+        sizes["output"] = (1, 1, 1, self._hidden_size)
+        for p, dims in sizes.items():
+            fan_in = int(np.prod(dims))
+            if f"{p}_weights" not in self._params:
+                W = init._draw((self._n_out(p), fan_in), fan_in)
+                self._params[f"{p}_weights"] = be.asarray(W.astype(np.float32),
+                                                          dtype=np.float32)
+                self._in_dims[p] = dims
+            W = self._params[f"{p}_weights"]
+            if W.shape[1] != fan_in:
+                what = {"q": "Q", "k": "K", "v": "V"}[p]
+                raise ShapeError(f"{self._where()}: {what} must have object size (Height*"
+                                 f"Width*Depth*Channels) {W.shape[1]} like {p}_weights, got "
+                                 f"{fan_in}")
+            if f"{p}_free_term" not in self._params:
+                self._params[f"{p}_free_term"] = be.zeros((self._n_out(p),),
+                                                          dtype=np.float32)
+
+    def _forward(self, be, xs, training):
+        self._check_inputs(xs)
+        self._init_params(be, xs)
+        q, k, v = xs[:3]
+        N, Lq, Lk = q.shape[0] * q.shape[1], q.shape[2], k.shape[2]
+        H, hid = self._head_count, self._hidden_size
+        linear, bias = be.op("linear.forward"), be.op("bias.forward")
+        split = be.op("split_heads.forward")
+        saved = {}
+        heads = []
+        for p, x in zip(_PROJ, (q, k, v)):
+            L = x.shape[2]
+            y, s_lin = linear(x.reshape(N * L, -1), self._params[f"{p}_weights"])
+            y, s_bias = bias(y, self._params[f"{p}_free_term"])
+            yh, s_split = split(y.reshape(N, L, hid), heads=H)
+            saved[p] = (x.shape, s_lin, s_bias, s_split)
+            heads.append(yh)
+        mask = None
+        if self._use_mask:
+            mask = xs[3].reshape(Lq, Lk) * np.float32(MASK_MULTIPLIER)
+        keep = None
+        if training and self._dropout_rate > 0:
+            kr = 1.0 - self._dropout_rate
+            ones = be.zeros((N * H, Lq, Lk), dtype=np.float32) + np.float32(1)
+            keep, _ = be.op("dropout.forward")(ones, keep=kr, seed=self._dnn.random.seed32(),
+                                                scale=1.0 / kr)
+        att, s_att = be.op("scaled_dot_attention.forward")(
+            *heads, mask, keep, scale=1.0 / math.sqrt(hid))
+        merged, s_merge = be.op("merge_heads.forward")(att, heads=H)
+        y, s_lin = linear(merged.reshape(N * Lq, hid), self._params["output_weights"])
+        y, s_bias = bias(y, self._params["output_free_term"])
+        saved["att"], saved["merge"] = s_att, s_merge
+        saved["output"] = (None, s_lin, s_bias, None)
+        self._saved = saved
+        return [y.reshape(tuple(q.shape[:3]) + (1, 1, 1, self._output_size))]
+
+    def _backward(self, be, dys, need_dx):
+        (dy,) = dys
+        s = self._saved
+        N, Lq = dy.shape[0] * dy.shape[1], dy.shape[2]
+        lin_b, bias_b = be.op("linear.backward"), be.op("bias.backward")
+        _, s_lin, s_bias, _ = s["output"]
+        d, db = bias_b(dy.reshape(N * Lq, self._output_size), s_bias)
+        self._accumulate("output_free_term", db)
+        d, dW = lin_b(d, s_lin)
+        self._accumulate("output_weights", dW)
+        (d,) = be.op("merge_heads.backward")(d.reshape(N, Lq, self._hidden_size), s["merge"])
+        grads = be.op("scaled_dot_attention.backward")(d, s["att"])
+        dxs = []
+        for p, dh, need in zip(_PROJ, grads[:3], need_dx):
+            shape, s_lin, s_bias, s_split = s[p]
+            (dp,) = be.op("split_heads.backward")(dh, s_split)
+            dp, db = bias_b(dp.reshape(-1, self._hidden_size), s_bias)
+            self._accumulate(f"{p}_free_term", db)
+            dx, dW = lin_b(dp, s_lin, need_dx=need)
+            self._accumulate(f"{p}_weights", dW)
+            dxs.append(None if dx is None else dx.reshape(shape))
+        return dxs + [None] * (len(self._links) - 3)
+
+    def _accumulate(self, name, g):
+        if not self._learning_enabled:
+            return
+        if name in self._grads:
+            self._grads[name] += g
+        else:
+            self._grads[name] = g
