@@ -143,8 +143,10 @@ def _step_out(be, a, t):
 
 
 def _to_op(be, src, blocks, H):
-    """neon gate blocks (row blocks of H of the Tensor src) -> a new backend array with
-    the op's block order and signs."""
+    """neon gate blocks (row blocks of H of the Tensor src) -> a backend array with
+    the op's block order and signs (the rnn's single block: src itself, made dense)."""
+    if blocks == _BLOCKS["rnn"]:
+        return _dense(be, src)
     out = be.empty(src.shape)
     for j, (i, sign) in enumerate(blocks):
         block = src[i * H:(i + 1) * H]
@@ -238,7 +240,7 @@ class _RecurrentBase(ParameterLayer):
         """neon's filling: each gate block of W_input with init, of W_recur with
         init_inner (init if None); b = 0."""
         H = self.nout
-        for mat, fn in ((W_input, self.init), (W_recur, self.init_inner or self.init)):
+        for mat, fn in ((W_input, self.init), (W_recur, self.init if self.init_inner is None else self.init_inner)):
             for g in range(self.ngates):
                 fn.fill(mat[g * H:(g + 1) * H])
         b.fill(0.0)
