@@ -85,7 +85,8 @@ def _layer(cls, in_shape, *args, **kwargs):
 
 # ------------------------------------------------------------------ unidirectional
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("nin, H, T, N", [(3, 2, 3, 2), (1, 5, 1, 1), (4, 3, 5, 3)])
+@pytest.mark.parametrize("nin, H, T, N", [(3, 2, 3, 2), (1, 5, 1, 1), (4, 3, 5, 3),
+                                        (2, 3, 17, 1)])
 def test_unidirectional_matches_neon_equations(nbe, kind, nin, H, T, N):
     rs = np.random.RandomState(nin * 7 + H + T)
     G = NGATES[kind]
