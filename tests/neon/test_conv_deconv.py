@@ -131,3 +131,30 @@ def test_training_step_changes_the_weights(nbe):
     model.fit(train, optimizer=opt, num_epochs=2, cost=cost, callbacks=Callbacks(model))
     assert not np.allclose(layers[0].W.get(), w0)
     assert not np.allclose(layers[1].W.get(), b0)
+
+
+def test_first_convolution_of_a_model_skips_dx(nbe):
+    """Sequential marks its first layer need_dx=False: Convolution asks conv2d for dW
+    only (deltas None); the second one still returns its deltas. dW equals the
+    reference's either way."""
+    rs = np.random.RandomState(4)
+    C, H, W = 2, 6, 5
+    w1, w2 = rs.randn(3, C, 3, 3) * 0.5, rs.randn(2, 3, 2, 2) * 0.5
+    first = Convolution((3, 3, 3), padding=1, init=Array(w1.reshape(3, -1).T), name="c1")
+    second = Convolution((2, 2, 2), init=Array(w2.reshape(2, -1).T), name="c2")
+    model = Sequential([first, second])
+    model.configure((C, H, W))
+    model.allocate()
+    assert (first.need_dx, second.need_dx) == (False, True)
+    x4 = rs.randn(N, C, H, W)
+    y = model.fprop(nbe.array(x4.reshape(N, -1).T)).get()
+    y1, s1 = K_ops.conv2d_forward(x4, w1, 1, 1)
+    y2, s2 = K_ops.conv2d_forward(y1, w2)
+    np.testing.assert_allclose(y, y2.reshape(N, -1).T, rtol=RTOL, atol=ATOL)
+    err4 = rs.randn(*y2.shape)
+    model.bprop(nbe.array(err4.reshape(N, -1).T))
+    d1, dw2 = K_ops.conv2d_backward(err4, s2)
+    _, dw1 = K_ops.conv2d_backward(d1, s1)
+    assert first.deltas is None and second.deltas is not None
+    np.testing.assert_allclose(first.dW.get(), dw1.reshape(3, -1).T, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(second.dW.get(), dw2.reshape(2, -1).T, rtol=RTOL, atol=ATOL)

@@ -44,7 +44,8 @@ class Convolution(ParameterLayer):
     ``fshape`` = (R, S, K); ``strides``, ``padding``, ``dilation``: an int or a dict
     ({'str_h', 'str_w'}, {'pad_h', 'pad_w'}, {'dil_h', 'dil_w'}); defaults 1, 0, 1.
     P = (H + 2 pad_h - dil_h (R - 1) - 1) // str_h + 1, likewise Q. Runs refnn's
-    ``conv2d`` op.
+    ``conv2d`` op; as the first layer of a model (``need_dx`` False) it asks the op for
+    dW only.
     """
 
     OPS = ("conv2d",)
@@ -99,7 +100,7 @@ class Convolution(ParameterLayer):
         x = be.to_nc(inputs).reshape((N,) + self.in_shape)            # NCHW
         w = rb.transpose2d(self.W._data).reshape(K, self.in_shape[0], R, S)
         y, self._saved = rb.op("conv2d.forward")(x, w, self.strides, self.padding,
-                                                 self.dilation)
+                                                 self.dilation, need_dx=self.need_dx)
         self.outputs = be.from_nc(y.reshape(N, -1))
         return self.outputs
 
@@ -109,7 +110,8 @@ class Convolution(ParameterLayer):
         dy = be.to_nc(error).reshape((N,) + self.out_shape)
         dx, dw = rb.op("conv2d.backward")(dy, self._saved)
         self._store_grad(rb.transpose2d(dw.reshape(self.fshape[2], -1)))
-        self.deltas = be.from_nc(dx.reshape(N, -1))
+        # the first layer of a model (need_dx False) skips dX: no col2im, deltas None
+        self.deltas = None if dx is None else be.from_nc(dx.reshape(N, -1))
         return self.deltas
 
 
