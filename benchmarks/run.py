@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)                       # import cases
 from cases import conv, fc, lenet_step, mlp_epoch, pool  # noqa: E402
 from cases import bn  # noqa: E402
 from cases import gru, lstm  # noqa: E402
+from cases import attention  # noqa: E402
 
 #: case name -> module (or a class with VARIANTS, REPEAT, make); later issues add lstm, ... here
 CASES = {
@@ -44,6 +45,7 @@ CASES = {
     "lenet_step": lenet_step,
     "lstm": lstm,
     "gru": gru,
+    "attention": attention,
 }
 
 #: paths every case is asked for, in print order; a case may add baselines of its own
