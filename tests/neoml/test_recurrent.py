@@ -324,3 +324,20 @@ def test_errors_name_the_layer(engine):
     gru = dnn.layers["gru"]
     with pytest.raises(ShapeError, match=r"Gru 'gru': gate_weights must be a blob"):
         gru.gate_weights = _blob(engine, np.ones((1, 3, 1, 1, 1, 1, 7), np.float32))
+
+
+def test_store_and_load_keep_the_weights(engine, tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 1, (3, 2, 1, 1, 1, 1, 4)).astype(np.float32)
+    dnn, (src,) = _net(engine)
+    lstm = neoml.Dnn.Lstm(src, 3, name="lstm")
+    gru = neoml.Dnn.Gru(lstm, 2, name="gru")
+    neoml.Dnn.Sink(gru, name="out")
+    before = dnn.run({"s0": _blob(engine, x)})["out"].asarray().copy()
+    dnn.store(str(tmp_path / "net.pkl"))
+    dnn2, _ = _net(engine)
+    dnn2.load(str(tmp_path / "net.pkl"))
+    after = dnn2.run({"s0": _blob(engine, x)})["out"].asarray()
+    np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(dnn2.layers["gru"].gate_weights.asarray(),
+                                  gru.gate_weights.asarray())

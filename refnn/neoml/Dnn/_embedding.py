@@ -24,7 +24,6 @@ P_c^T -- because an OpenCL array cannot be written column-block-wise in place.
 import numpy as np
 
 from refnn.errors import DTypeError, ParameterError, ShapeError
-from refnn.neoml.Blob import Blob
 from refnn.neoml.Dnn._initializer import Initializer
 from refnn.neoml.Dnn._layer import Layer, rows
 from refnn.neoml.Dnn._recurrent import _Weighted, call_op, positive_int, sequence_shape

@@ -394,7 +394,7 @@ class Gru(_Weighted):
             self._params[k] = be.asarray(np.ascontiguousarray(a), dtype=np.float32)
             self._grads.pop(k, None)
 
-    def _blob(self, name, shape):
+    def _neoml_blob(self, name, shape):
         a = self._neoml(name)
         if a is None:
             return None
@@ -405,8 +405,9 @@ class Gru(_Weighted):
     def gate_weights(self):
         """(1, 2H, 1, 1, 1, 1, I + H): [update; reset] rows over [x, h_prev] columns."""
         a = self._neoml("gate_weights")
-        return None if a is None else self._blob("gate_weights", (1, a.shape[0], 1, 1, 1, 1,
-                                                                  a.shape[1]))
+        if a is None:
+            return None
+        return self._neoml_blob("gate_weights", (1, a.shape[0], 1, 1, 1, 1, a.shape[1]))
 
     @gate_weights.setter
     def gate_weights(self, blob):
@@ -416,8 +417,9 @@ class Gru(_Weighted):
     def main_weights(self):
         """(1, H, 1, 1, 1, 1, I + H): the main (tanh) rows over [x, r * h_prev]."""
         a = self._neoml("main_weights")
-        return None if a is None else self._blob("main_weights", (1, a.shape[0], 1, 1, 1, 1,
-                                                                  a.shape[1]))
+        if a is None:
+            return None
+        return self._neoml_blob("main_weights", (1, a.shape[0], 1, 1, 1, 1, a.shape[1]))
 
     @main_weights.setter
     def main_weights(self, blob):
@@ -426,7 +428,7 @@ class Gru(_Weighted):
     @property
     def gate_free_term(self):
         """(2H, 1, 1, 1, 1, 1, 1): update, reset."""
-        return self._blob("gate_free_term", (2 * self._hidden, 1, 1, 1, 1, 1, 1))
+        return self._neoml_blob("gate_free_term", (2 * self._hidden, 1, 1, 1, 1, 1, 1))
 
     @gate_free_term.setter
     def gate_free_term(self, blob):
@@ -435,7 +437,7 @@ class Gru(_Weighted):
     @property
     def main_free_term(self):
         """(H, 1, 1, 1, 1, 1, 1)."""
-        return self._blob("main_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
+        return self._neoml_blob("main_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
 
     @main_free_term.setter
     def main_free_term(self, blob):
