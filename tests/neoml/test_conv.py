@@ -56,14 +56,21 @@ def test_forward_backward_vs_reference(engine, case):
     np.testing.assert_allclose(got.reshape(N, Ho, Wo, F), y4.transpose(0, 2, 3, 1),
                                rtol=RTOL, atol=ATOL)
 
-    # backward through the layer protocol with an upstream gradient dy
+    # backward through the layer protocol with an upstream gradient dy; fed by a Source
+    # (nothing upstream learns) the layer skips dX ...
     be = engine.backend
     dy = rng.normal(0, 1, got.shape).astype(np.float32)
+    dy4 = dy.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2).astype(np.float64)
+    dx4, dw4 = K.conv2d_backward(dy4, saved)
+    conv._grads.clear()
+    conv._forward(be, [be.asarray(x)], True)
+    assert conv._backward(be, [be.asarray(dy)], [False]) == [None]
+    np.testing.assert_allclose(be.to_host(conv._grads["filter"]), dw4, rtol=RTOL, atol=ATOL)
+    # ... and computes it when something upstream learns
+    conv._needs_grad = lambda name, memo: True
     conv._grads.clear()
     conv._forward(be, [be.asarray(x)], True)
     (dx,) = conv._backward(be, [be.asarray(dy)], [True])
-    dy4 = dy.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2).astype(np.float64)
-    dx4, dw4 = K.conv2d_backward(dy4, saved)
     np.testing.assert_allclose(be.to_host(dx).reshape(N, H, W, C),
                                dx4.transpose(0, 2, 3, 1), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(be.to_host(conv._grads["filter"]), dw4, rtol=RTOL, atol=ATOL)
@@ -164,3 +171,35 @@ def test_several_inputs_share_the_filters_and_store_load(engine, tmp_path):
     loaded = other.layers["conv"]
     assert (loaded.filter_size, loaded.filter_count, loaded.zero_free_term) == ((2, 2), 2,
                                                                                False)
+
+
+def test_input_gradient_only_where_something_upstream_learns(engine):
+    """conv2d's need_dx: the first Conv (fed by a Source) skips dX; a Conv fed by a
+    learning layer computes it, and the chain's filter gradients match the reference."""
+    rng = np.random.default_rng(6)
+    dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(3))
+    src = neoml.Dnn.Source(dnn, "x")
+    c1 = neoml.Dnn.Conv(src, 2, (2, 2), name="c1")
+    c2 = neoml.Dnn.Conv(c1, 3, (2, 2), name="c2")
+    neoml.Dnn.Sink(c2, name="out")
+    x = rng.normal(0, 1, (1, 2, 1, 4, 5, 1, 2)).astype(np.float32)
+    dnn.run({"x": _blob(engine, x)})
+    assert not c1._needs_grad("x", {}) and c2._needs_grad("c1", {})
+    be = engine.backend
+    (y1,) = c1._forward(be, [be.asarray(x)], True)
+    (y2,) = c2._forward(be, [y1], True)
+    dy = rng.normal(0, 1, tuple(y2.shape)).astype(np.float32)
+    c1._grads.clear()
+    c2._grads.clear()
+    (d1,) = c2._backward(be, [be.asarray(dy)], [True])
+    assert d1 is not None
+    assert c1._backward(be, [d1], [False]) == [None]
+    w1 = c1.filter.asarray(keep_dims=True).reshape(2, 2, 2, 2).transpose(0, 3, 1, 2)
+    w2 = c2.filter.asarray(keep_dims=True).reshape(3, 2, 2, 2).transpose(0, 3, 1, 2)
+    x4 = x.reshape(2, 4, 5, 2).transpose(0, 3, 1, 2).astype(np.float64)
+    a, sa = K.conv2d_forward(x4, w1.astype(np.float64))
+    b, sb = K.conv2d_forward(a, w2.astype(np.float64))
+    da, dw2 = K.conv2d_backward(dy.reshape(2, 2, 3, 3).transpose(0, 3, 1, 2), sb)
+    _, dw1 = K.conv2d_backward(da, sa)
+    np.testing.assert_allclose(be.to_host(c2._grads["filter"]), dw2, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(be.to_host(c1._grads["filter"]), dw1, rtol=RTOL, atol=ATOL)

@@ -60,6 +60,8 @@ class Conv(Layer):
     Filters are empty (``None``) until the first run, when the network's initializer
     fills them (fan_in = C*kh*kw; free term: zeros); setting ``filter``/``free_term``
     before that is allowed and kept. Every input must have the filters' channel count.
+    An input fed only by layers that learn nothing (a Source: the first layer of a
+    network) gets no input gradient: conv2d runs with need_dx=False.
     """
 
     OPS = ("conv2d", "bias")
@@ -193,6 +195,16 @@ class Conv(Layer):
         engine = self._dnn.math_engine
         return _swap_last(engine.backend, engine.is_host, a)
 
+    def _needs_grad(self, name, memo):
+        """Whether the network's backward pass wants the gradient of layer ``name``'s
+        output (the Dnn's rule: it, or a layer upstream of it, learns). When no input
+        does -- the first layer of a network -- conv2d skips dX (need_dx=False)."""
+        if name not in memo:
+            layer = self._dnn.layers[name]
+            memo[name] = layer._trainable or any(self._needs_grad(src, memo)
+                                                  for src, _ in layer._links)
+        return memo[name]
+
     def apply_batch_normalization(self, layer):
         """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
         layer) into the filters and free term: filter f scaled by final_gamma[f],
@@ -235,12 +247,13 @@ class Conv(Layer):
         F = w.shape[0]
         geoms = [self._geometry(x, w, i) for i, x in enumerate(xs)]
         self._saved, ys = [], []
-        for x, (_, _, _, (Ho, Wo)) in zip(xs, geoms):
+        for (src, _), x, (_, _, _, (Ho, Wo)) in zip(self._links, xs, geoms):
             s = x.shape
             N, H, W, C = s[0] * s[1] * s[2], s[3], s[4], s[5] * s[6]
             x4 = self._swap(x.reshape(N, H * W, C)).reshape(N, C, H, W)
             y, saved_conv = be.op("conv2d.forward")(
-                x4, w, self._stride_size, self._padding_size, self._dilation_size)
+                x4, w, self._stride_size, self._padding_size, self._dilation_size,
+                need_dx=training and self._needs_grad(src, {}))
             y = self._swap(y.reshape(N, F, Ho * Wo)).reshape(N * Ho * Wo, F)
             saved_bias = None
             if not self._zero_free_term:
@@ -264,6 +277,9 @@ class Conv(Layer):
             dy4 = self._swap(dy.reshape(N, Ho * Wo, F)).reshape(N, F, Ho, Wo)
             dx, dw = be.op("conv2d.backward")(dy4, saved_conv)
             self._accumulate("filter", dw)
+            if dx is None:                  # fed by layers that learn nothing
+                dxs.append(None)
+                continue
             C = x_shape[5] * x_shape[6]
             dx = self._swap(dx.reshape(N, C, x_shape[3] * x_shape[4]))
             dxs.append(dx.reshape(x_shape))
