@@ -6,14 +6,17 @@ No validation here: refnn/backends/cpu/recurrent.py has checked ranks, shapes, d
 output. The wrapper also does the matrix products that do not depend on the recurrence
 as single BLAS GEMMs over all T*N rows: the input projection x w^T + b before the
 forward loop, and dx, dw, du, db after the backward loop. What is left here is the
-sequential part: per step one recurrent GEMM (BLAS) and the fused gate math (OpenMP over
-the batch when a step is big enough).
+sequential part: per step one recurrent GEMM (BLAS) and the fused gate math.
+
+Threads: only BLAS's. The gate loops are cheap once vectorized (~5% of a step), and an
+OpenMP region per step between two multi-threaded BLAS calls made the threads of the two
+pools wait for each other: on the shared 2-core machine an lstm forward that takes 10 ms
+with BLAS threads alone took seconds with OpenMP gate loops beside them.
 
 Layouts (C-contiguous): sequences (T, N, G*H) or (T, N, H), states (N, H), u (G*H, H);
 gate blocks in the order of refnn.ops.recurrent (rnn: h; lstm: g, f, i, o; gru: z, r, n).
 ``reverse`` walks t = T-1 .. 0; the state before the first processed step is h0 (c0).
 """
-from cython.parallel cimport prange
 from libc.math cimport exp, tanh
 
 from refnn._ext._blas cimport gemm_rowmajor
@@ -21,10 +24,6 @@ from refnn._ext._blas cimport gemm_rowmajor
 ctypedef fused floating:
     float
     double
-
-#: elements of one step's gate block above which the gate loop runs in parallel
-cdef Py_ssize_t PAR_MIN = 16384
-
 
 # The float32 activations: glibc's scalar expf/tanhf calls cost more than a step's GEMM,
 # so exp is computed inline (x = n ln2 + r with |r| <= ln2 / 2, exp(r) by Cephes'
@@ -101,10 +100,6 @@ cdef inline Py_ssize_t _step(Py_ssize_t k, Py_ssize_t T, bint reverse) noexcept 
     return T - 1 - k if reverse else k
 
 
-cdef inline int _threads(Py_ssize_t work, int nt) noexcept nogil:
-    return nt if work >= PAR_MIN else 1
-
-
 # The row functions below do one batch row of one step; each is a few plain loops over
 # contiguous memory (no calls), which the compiler vectorizes.
 
@@ -122,14 +117,13 @@ cdef inline void _rnn_dz_row(const floating *dhs, const floating *hs, const floa
 
 
 def rnn_forward(floating[:, :, ::1] hs, floating[:, ::1] u, floating[:, ::1] h0,
-                bint relu, bint reverse, int n_threads):
+                bint relu, bint reverse):
     """hs holds x_t w^T + b on entry; per step (processing order, h = previous state):
     hs[t] = act(hs[t] + h u^T) (GEMM with beta = 1, then the activation in place)."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
     cdef Py_ssize_t k, t, n, j
     cdef floating *cur
     cdef const floating *prev = &h0[0, 0]
-    cdef int nt = _threads(N * H, n_threads)
     with nogil:
         for k in range(T):
             t = _step(k, T, reverse)
@@ -140,14 +134,13 @@ def rnn_forward(floating[:, :, ::1] hs, floating[:, ::1] u, floating[:, ::1] h0,
                 for j in range(N * H):
                     cur[j] = cur[j] if cur[j] > 0 else 0
             else:
-                for n in prange(N, schedule="static", num_threads=nt):
+                for n in range(N):
                     _tanh_inplace(cur + n * H, H)
             prev = cur
 
 
 def rnn_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] hs, floating[:, ::1] u,
-                 floating[:, :, ::1] dz, floating[:, ::1] dh, bint relu, bint reverse,
-                 int n_threads):
+                 floating[:, :, ::1] dz, floating[:, ::1] dh, bint relu, bint reverse):
     """BPTT loop: dz[t] = (dhs[t] + dh) * act'(hs[t]), then dh = dz[t] u (GEMM).
     dh must be zero on entry; on return it is dh0."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
@@ -155,7 +148,7 @@ def rnn_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] hs, floating[:, ::
     with nogil:
         for k in range(T - 1, -1, -1):
             t = _step(k, T, reverse)
-            for n in range(N):          # arithmetic only: one thread is as fast
+            for n in range(N):
                 _rnn_dz_row(&dhs[t, n, 0], &hs[t, n, 0], &dh[n, 0], &dz[t, n, 0], H, relu)
             gemm_rowmajor(False, False, <int>N, <int>H, <int>H, <floating>1, &dz[t, 0, 0],
                           <int>H, &u[0, 0], <int>H, <floating>0, &dh[0, 0], <int>H)
@@ -202,7 +195,7 @@ cdef inline void _lstm_backward_row(const floating *dhs, const floating *dcs,
 
 def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] h0,
                  floating[:, ::1] c0, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
-                 bint reverse, int n_threads):
+                 bint reverse):
     """gates holds x_t w^T + b on entry (T, N, 4H); per step: gates[t] += h u^T (GEMM),
     then the fused cell: g = tanh, f, i, o = sigmoid (stored back into gates),
     c = f * c_prev + i * g, h = o * tanh(c)."""
@@ -213,7 +206,6 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
     cdef floating *cc
     cdef const floating *hp = &h0[0, 0]
     cdef const floating *cp = &c0[0, 0]
-    cdef int nt = _threads(N * 4 * H, n_threads)
     with nogil:
         for k in range(T):
             t = _step(k, T, reverse)
@@ -222,7 +214,7 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
             cc = &cs[t, 0, 0]
             gemm_rowmajor(False, True, <int>N, <int>(4 * H), <int>H, <floating>1, hp,
                           <int>H, &u[0, 0], <int>H, <floating>1, a, <int>(4 * H))
-            for n in prange(N, schedule="static", num_threads=nt):
+            for n in range(N):
                 _lstm_row(a + n * 4 * H, cp + n * H, hc + n * H, cc + n * H, H)
             hp = hc
             cp = cc
@@ -231,19 +223,18 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
 def lstm_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] dcs,
                   floating[:, :, ::1] gates, floating[:, :, ::1] cs, floating[:, ::1] c0,
                   floating[:, ::1] u, floating[:, :, ::1] dz, floating[:, ::1] dh,
-                  floating[:, ::1] dc, bint reverse, int n_threads):
+                  floating[:, ::1] dc, bint reverse):
     """BPTT loop (refnn.ops.recurrent.lstm_backward): per step the fused cell gradient
     writes dz[t] = [dg, df, di, do] (pre-activation) and dc = dc * f, then dh = dz[t] u
     (GEMM). dh and dc must be zero on entry; on return they are dh0 and dc0."""
     cdef Py_ssize_t T = cs.shape[0], N = cs.shape[1], H = cs.shape[2]
     cdef Py_ssize_t k, t, n
     cdef const floating *cp
-    cdef int nt = _threads(N * 4 * H, n_threads)
     with nogil:
         for k in range(T - 1, -1, -1):
             t = _step(k, T, reverse)
             cp = &c0[0, 0] if k == 0 else &cs[_step(k - 1, T, reverse), 0, 0]
-            for n in prange(N, schedule="static", num_threads=nt):
+            for n in range(N):
                 _lstm_backward_row(&dhs[t, n, 0], &dcs[t, n, 0], &gates[t, n, 0],
                                    &cs[t, n, 0], cp + n * H, &dh[n, 0], &dc[n, 0],
                                    &dz[t, n, 0], H)
@@ -272,8 +263,7 @@ cdef inline void _gru_n_row(floating *a, const floating *hp, floating *hc,
 
 
 def gru_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] h0,
-                floating[:, :, ::1] hs, floating[:, :, ::1] rh, bint reverse,
-                int n_threads):
+                floating[:, :, ::1] hs, floating[:, :, ::1] rh, bint reverse):
     """gates holds x_t w^T + b on entry (T, N, 3H); per step (h = previous state):
     gates[t][:, :2H] += h u_zr^T (GEMM); z, r = sigmoid; rh[t] = r * h;
     gates[t][:, 2H:] += rh[t] u_n^T (GEMM); n = tanh; hs[t] = (1 - z) n + z h.
@@ -284,7 +274,6 @@ def gru_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] 
     cdef floating *hc
     cdef floating *q
     cdef const floating *hp = &h0[0, 0]
-    cdef int nt = _threads(N * 3 * H, n_threads)
     with nogil:
         for k in range(T):
             t = _step(k, T, reverse)
@@ -293,11 +282,11 @@ def gru_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] 
             q = &rh[t, 0, 0]
             gemm_rowmajor(False, True, <int>N, <int>(2 * H), <int>H, <floating>1, hp,
                           <int>H, &u[0, 0], <int>H, <floating>1, a, <int>(3 * H))
-            for n in prange(N, schedule="static", num_threads=nt):
+            for n in range(N):
                 _gru_zr_row(a + n * 3 * H, hp + n * H, q + n * H, H)
             gemm_rowmajor(False, True, <int>N, <int>H, <int>H, <floating>1, q, <int>H,
                           &u[2 * H, 0], <int>H, <floating>1, a + 2 * H, <int>(3 * H))
-            for n in prange(N, schedule="static", num_threads=nt):
+            for n in range(N):
                 _gru_n_row(a + n * 3 * H, hp + n * H, hc + n * H, H)
             hp = hc
 
@@ -334,7 +323,7 @@ cdef inline void _gru_backward_r_row(const floating *drh, const floating *dhcur,
 def gru_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
                  floating[:, :, ::1] hs, floating[:, ::1] h0, floating[:, ::1] u,
                  floating[:, :, ::1] dz, floating[:, ::1] dh, floating[:, ::1] dhcur,
-                 floating[:, ::1] drh, bint reverse, int n_threads):
+                 floating[:, ::1] drh, bint reverse):
     """BPTT loop (refnn.ops.recurrent.gru_backward), per step (h = previous state):
     dhcur = dhs[t] + dh; dz[t] n-block = dhcur (1 - z)(1 - n^2), z-block =
     dhcur (h - n) z (1 - z); drh = dn u_n (GEMM); r-block = drh h r (1 - r);
@@ -349,7 +338,7 @@ def gru_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
             t = _step(k, T, reverse)
             d = &dz[t, 0, 0]
             hp = &h0[0, 0] if k == 0 else &hs[_step(k - 1, T, reverse), 0, 0]
-            for n in range(N):          # arithmetic only: one thread is as fast
+            for n in range(N):
                 _gru_backward_zn_row(&dhs[t, n, 0], &dh[n, 0], &gates[t, n, 0], hp + n * H,
                                      d + n * 3 * H, &dhcur[n, 0], H)
             gemm_rowmajor(False, False, <int>N, <int>H, <int>H, <floating>1, d + 2 * H,

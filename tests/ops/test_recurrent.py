@@ -1,7 +1,7 @@
 """Recurrent family beyond the generic contract of test_generic.py: the cell equations
 checked by hand on one step, the state semantics (reverse, absent initial state,
-continuing a sequence from its last state, the IRNN carry), sizes where the cpu kernels
-run their OpenMP loops, float64 agreement, and the errors (raised before any kernel runs)
+continuing a sequence from its last state, the IRNN carry), benchmark-sized steps,
+float64 agreement, and the errors (raised before any kernel runs)
 on every backend, the reference included.
 """
 import numpy as np
@@ -148,8 +148,9 @@ def test_bptt_reaches_the_first_step():
 
 # ------------------------------------------------------------------ sizes, dtypes
 @pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
-def test_large_step_runs_the_parallel_gate_loops(backend, op):
-    """N * G * H >= 16384: the cpu kernels' OpenMP loops; H not a multiple of any tile."""
+def test_large_steps(backend, op):
+    """Benchmark-sized steps (N * G * H up to 16640 gate values, as many as multi-threaded
+    BLAS splits), H not a multiple of any tile, reversed, with an initial state."""
     H = 520 if op == "rnn" else 130
     x, w, u, b = weights(op, 5, 32, 9, H, seed=13)
     assert_backends_agree(op, backend, (x, w, u, b, 0.5 * np.ones((32, H))),

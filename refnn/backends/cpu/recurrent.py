@@ -13,7 +13,7 @@ import numpy as np
 
 from refnn._ext import dense as _dense
 from refnn._ext import recurrent as _k
-from refnn.backends.cpu._common import float_input, n_threads
+from refnn.backends.cpu._common import float_input
 from refnn.errors import ShapeError
 from refnn.ops.recurrent import check_activation, check_sequence
 
@@ -66,7 +66,7 @@ def _weight_grads(dz, x, w, hs, h0, reverse, rh=None):
     dw = np.empty_like(w)
     _dense.gemm(dz2.T, x.reshape(T * N, I), dw, 1.0, 0.0)
     db = np.empty(GH, x.dtype)
-    _dense.col_sum(dz2, db, n_threads())
+    _dense.col_sum(dz2, db, 1)     # one thread: see refnn/_ext/recurrent.pyx on threads
     du = np.zeros((GH, H), x.dtype)
     rows = GH if rh is None else GH - H          # gru: the z, r rows only
     dzr = dz if rh is None else np.ascontiguousarray(dz[:, :, :rows])
@@ -89,8 +89,7 @@ def rnn_forward(x, w, u, b, h0=None, activation="tanh", reverse=False):
     (x, w, u, b, h0, _), (T, N, I, H) = _inputs("rnn", x, w, u, b, h0)
     check_activation("rnn", activation)
     hs = _projection(x, w, b)
-    _k.rnn_forward(hs, u, _state(h0, N, H, x.dtype), activation == "relu", bool(reverse),
-                   n_threads())
+    _k.rnn_forward(hs, u, _state(h0, N, H, x.dtype), activation == "relu", bool(reverse))
     return hs, (x, w, u, h0, hs, activation == "relu", bool(reverse))
 
 
@@ -100,7 +99,7 @@ def rnn_backward(dhs, saved):
     dhs = _douts("rnn", dhs, "dhs", hs.shape, hs.dtype)
     dz = np.empty_like(hs)
     dh = np.zeros(hs.shape[1:], hs.dtype)
-    _k.rnn_backward(dhs, hs, u, dz, dh, relu, reverse, n_threads())
+    _k.rnn_backward(dhs, hs, u, dz, dh, relu, reverse)
     return (*_weight_grads(dz, x, w, hs, h0, reverse), None if h0 is None else dh)
 
 
@@ -112,7 +111,7 @@ def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False):
     hs = np.empty((T, N, H), x.dtype)
     cs = np.empty((T, N, H), x.dtype)
     _k.lstm_forward(gates, u, _state(h0, N, H, x.dtype), _state(c0, N, H, x.dtype),
-                    hs, cs, bool(reverse), n_threads())
+                    hs, cs, bool(reverse))
     return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, bool(reverse))
 
 
@@ -129,7 +128,7 @@ def lstm_backward(douts, saved):
     dz = np.empty_like(gates)
     dh, dc = np.zeros((N, H), hs.dtype), np.zeros((N, H), hs.dtype)
     _k.lstm_backward(dhs, dcs, gates, cs, _state(c0, N, H, hs.dtype), u, dz, dh, dc,
-                     reverse, n_threads())
+                     reverse)
     return (*_weight_grads(dz, x, w, hs, h0, reverse), None if h0 is None else dh,
             None if c0 is None else dc)
 
@@ -141,7 +140,7 @@ def gru_forward(x, w, u, b, h0=None, reverse=False):
     gates = _projection(x, w, b)
     hs = np.empty((T, N, H), x.dtype)
     rh = np.empty((T, N, H), x.dtype)
-    _k.gru_forward(gates, u, _state(h0, N, H, x.dtype), hs, rh, bool(reverse), n_threads())
+    _k.gru_forward(gates, u, _state(h0, N, H, x.dtype), hs, rh, bool(reverse))
     return hs, (x, w, u, h0, hs, gates, rh, bool(reverse))
 
 
@@ -154,6 +153,6 @@ def gru_backward(dhs, saved):
     dh = np.zeros((N, H), hs.dtype)
     scratch = np.empty((2, N, H), hs.dtype)
     _k.gru_backward(dhs, gates, hs, _state(h0, N, H, hs.dtype), u, dz, dh, scratch[0],
-                    scratch[1], reverse, n_threads())
+                    scratch[1], reverse)
     return (*_weight_grads(dz, x, w, hs, h0, reverse, rh), None if h0 is None else dh)
 
