@@ -1,6 +1,10 @@
 """Layers (neon.layers.layer): configure / allocate / fprop / bprop / get_params.
 
-Tensors are neon's (features, batch). Every layer's arithmetic is a refnn op called
+Tensors are neon's (features, batch). After a recurrent layer (or a LookupTable) a
+layer's ``in_shape`` is (nfeatures, nsteps) and its input (nfeatures, nsteps * batch),
+time-major (column t * N + n is step t of sample n): as in neon, every layer here treats
+the steps as extra batch (Linear is y = W x over all nsteps * N columns, out_shape
+(nout, nsteps); Bias, Activation, Dropout keep (nfeatures, nsteps)). Every layer's arithmetic is a refnn op called
 through the backend (``self.be.rb.op("linear.forward")``); the class attribute ``OPS``
 names the ops a layer uses (read by ``refnn coverage``). The ops are batch-first, so
 a layer converts at its edge with ``be.to_nc`` / ``be.from_nc`` where the op needs it
@@ -15,6 +19,15 @@ from refnn.neon.backends.backend import Tensor
 
 def _nfeatures(shape):
     return int(np.prod(shape)) if isinstance(shape, (tuple, list)) else int(shape)
+
+
+def _time_distributed(shape):
+    """(nfeatures, nsteps) of an in_shape, neon's rule: a 2-tuple is (nfeatures, nsteps)
+    (the output of a recurrent layer: tensors (nfeatures, nsteps * batch)); an int or
+    any other tuple is nfeatures = prod(shape) in one step (tensors (nfeatures, batch))."""
+    if isinstance(shape, (tuple, list)) and len(shape) == 2:
+        return int(shape[0]), int(shape[1])
+    return _nfeatures(shape), 1
 
 
 class Layer(NervanaObject):
@@ -59,9 +72,15 @@ class Layer(NervanaObject):
         return self
 
     def allocate(self, shared_outputs=None):
-        """Allocate the output buffer (custom layers may assign into it)."""
+        """Allocate the output buffer (custom layers may assign into it): (nfeatures,
+        batch), or (nfeatures, nsteps * batch) for a (nfeatures, nsteps) out_shape."""
         if self.outputs is None and self.owns_output and self.out_shape is not None:
-            self.outputs = self.be.iobuf(self.out_shape, shared=shared_outputs)
+            rows, nsteps = _time_distributed(self.out_shape)
+            if nsteps == 1:
+                self.outputs = self.be.iobuf(self.out_shape, shared=shared_outputs)
+            else:
+                buf = self.be.iobuf(rows * nsteps, shared=shared_outputs)
+                self.outputs = buf.reshape((rows, nsteps * self.be.bsz))
 
     def set_deltas(self, delta_buffers):
         """neon shares delta buffers between layers; refnn layers own theirs."""
@@ -87,14 +106,21 @@ class Layer(NervanaObject):
         return desc
 
     def _check_input(self, inputs):
-        """inputs must be a (nfeatures, batch) Tensor."""
+        """inputs must be a (nfeatures, batch) Tensor, or (nfeatures, nsteps * batch) for
+        a (nfeatures, nsteps) in_shape."""
         if not isinstance(inputs, Tensor):
             raise ParameterError(f"{self.name}: inputs must be a Tensor, got "
                                  f"{type(inputs).__name__}")
-        n = _nfeatures(self.in_shape)
-        if len(inputs.shape) != 2 or inputs.shape[0] != n:
+        n, nsteps = _time_distributed(self.in_shape)
+        shape = tuple(inputs.shape)
+        if nsteps == 1:
+            if len(shape) != 2 or shape[0] != n:
+                raise ShapeError(f"{self.name} ({type(self).__name__}): inputs must have "
+                                 f"shape ({n}, batch), got {shape}")
+        elif len(shape) != 2 or shape[0] != n or shape[1] < nsteps or shape[1] % nsteps:
             raise ShapeError(f"{self.name} ({type(self).__name__}): inputs must have shape "
-                             f"({n}, batch), got {inputs.shape}")
+                             f"({n}, {nsteps} * batch) (in_shape {tuple(self.in_shape)}: "
+                             f"features, nsteps * batch, time-major), got {shape}")
 
 
 class ParameterLayer(Layer):
@@ -132,6 +158,9 @@ class Linear(ParameterLayer):
     """Fully connected layer, y = W x: W is (nout, nin), x is (nin, batch).
 
     Runs refnn's ``linear`` op (batch-first: x^T is transposed in and y^T out).
+    After a recurrent layer (in_shape (nin, nsteps), x (nin, nsteps * batch)) the steps
+    are extra batch, as in neon: the same W at every step, y (nout, nsteps * batch),
+    out_shape (nout, nsteps). Any other in_shape is flattened: nin = prod(in_shape).
     """
 
     OPS = ("linear",)
@@ -149,8 +178,9 @@ class Linear(ParameterLayer):
 
     def configure(self, in_obj):
         super().configure(in_obj)
-        self.nin = _nfeatures(self.in_shape)
-        self.out_shape = (self.nout,)
+        self.nin, self.nsteps = _time_distributed(self.in_shape)
+        two = isinstance(self.in_shape, (tuple, list)) and len(self.in_shape) == 2
+        self.out_shape = (self.nout, self.nsteps) if two else (self.nout,)
         self.weight_shape = (self.nout, self.nin)
         return self
 
@@ -176,7 +206,8 @@ class Bias(ParameterLayer):
 
     As in neon, bias_size is ``in_shape[0]``: for (C, H, W) samples (convolution
     outputs) one bias per channel, added over the (C, H*W*N) view of the tensor; for
-    (nfeatures,) samples one per feature.
+    (nfeatures,) samples one per feature; after a recurrent layer ((nfeatures, nsteps),
+    tensors (nfeatures, nsteps * N)) one per feature, the same at every step.
     """
 
     OPS = ("bias",)
