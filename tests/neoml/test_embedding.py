@@ -62,6 +62,7 @@ def test_multichannel_lookup(engine, C, float_ids):
     ids = ids.astype(np.float32 if float_ids else np.int32)
     dnn, (src,) = _net(engine)
     lk = neoml.Dnn.MultichannelLookup(src, dims, name="mc")
+    lk.use_framework_learning = True            # dense table gradients in _grads
     neoml.Dnn.Sink(lk, name="out")
     got = dnn.run({"s0": _blob(engine, ids)})["out"].asarray(keep_dims=True)
     assert got.shape == shape[:6] + (3 + 17 + C - 2,)
@@ -91,10 +92,13 @@ def test_multichannel_lookup(engine, C, float_ids):
         off += s
 
 
-def test_multichannel_lookup_tables_settable_and_sgd_touches_seen_rows_only(engine):
+@pytest.mark.parametrize("framework", [False, True])
+def test_multichannel_lookup_tables_settable_and_sgd_touches_seen_rows_only(engine, framework):
     dnn, (src, tsrc) = _net(engine, 2)
     lk = neoml.Dnn.MultichannelLookup(src, [(6, 2)], name="mc")
     assert lk.dimensions == [(6, 2)] and lk.get_embeddings(0) is None
+    assert lk.use_framework_learning is False
+    lk.use_framework_learning = framework
     table = np.arange(12, dtype=np.float32).reshape(6, 1, 1, 1, 1, 1, 2)
     lk.set_embeddings(0, _blob(engine, table))
     np.testing.assert_array_equal(lk.get_embeddings(0).asarray(keep_dims=True), table)
@@ -119,7 +123,43 @@ def test_multichannel_lookup_tables_settable_and_sgd_touches_seen_rows_only(engi
     assert np.all((emb >= 2) & (emb <= 3))
     lk2.dimensions = [(2, 2)]
     assert lk2.dimensions == [(2, 2)] and lk2.get_embeddings(0) is None
-    assert neoml.Dnn.MultichannelLookup.OPS == ("lookup", "linear")
+    assert neoml.Dnn.MultichannelLookup.OPS == ("lookup", "lookup_sgd", "linear")
+
+
+def test_multichannel_lookup_internal_learning_is_sparse_sgd(engine):
+    """NeoML's default: the backward pass itself applies table[id] -= lr * dy (the
+    lookup_sgd op) with the solver's learning rate -- no momentum, already in
+    run_and_backward -- while framework learning leaves the step to the solver."""
+    rng = np.random.default_rng(8)
+    ids = np.array([[0, 2], [2, 2], [1, 0]], np.int32).reshape(3, 1, 1, 1, 1, 1, 2)
+    dy = rng.normal(0, 1, (3, 1, 1, 1, 1, 1, 7)).astype(np.float32)
+    t0 = rng.normal(0, 1, (4, 1, 1, 1, 1, 1, 3)).astype(np.float32)
+    t1 = rng.normal(0, 1, (3, 1, 1, 1, 1, 1, 4)).astype(np.float32)
+    dnn, (src,) = _net(engine)
+    lk = neoml.Dnn.MultichannelLookup(src, [(4, 3), (3, 4)], name="mc")
+    neoml.Dnn.Sink(lk, name="out")
+    dnn.solver = neoml.Dnn.SimpleGradient(engine, learning_rate=0.3, moment_decay_rate=0.9)
+    lk.set_embeddings(0, _blob(engine, t0))
+    lk.set_embeddings(1, _blob(engine, t1))
+    be = engine.backend
+    ref = [t0.reshape(4, 3).astype(np.float64), t1.reshape(3, 4).astype(np.float64)]
+    for step in range(2):                 # the second step shows no momentum
+        lk._forward(be, [be.asarray(ids, dtype=np.int32)], True)
+        assert lk._backward(be, [be.asarray(dy)], [False]) == [None]
+        d = dy.reshape(3, 7).astype(np.float64)
+        for i, (lo, hi) in enumerate(((0, 3), (3, 7))):
+            E.lookup_sgd_update(ref[i], ids.reshape(3, 2)[:, i:i + 1].astype(np.int64),
+                                d[:, None, lo:hi], learning_rate=0.3)
+            np.testing.assert_allclose(lk.get_embeddings(i).asarray().reshape(ref[i].shape),
+                                       ref[i], rtol=1e-5, atol=1e-5)
+    assert not lk._grads                  # nothing left for the solver
+    untouched = lk.get_embeddings(0).asarray().reshape(4, 3)[3]
+    np.testing.assert_array_equal(untouched, t0.reshape(4, 3)[3])
+    lk.learning_enabled = False           # frozen: no update
+    lk._forward(be, [be.asarray(ids, dtype=np.int32)], True)
+    lk._backward(be, [be.asarray(dy)], [False])
+    np.testing.assert_allclose(lk.get_embeddings(1).asarray().reshape(3, 4), ref[1],
+                               rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(1, 2, 5, 1, 1, 1, 6), (1, 1, 1, 1, 1, 1, 1),

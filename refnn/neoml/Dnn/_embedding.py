@@ -8,13 +8,16 @@ blob; MultichannelLookup takes int32 or float ids (a float id is truncated to an
 NeoML's C cast does) and reads them to the host once per pass (ids are inputs, never
 gradients) to split the channels.
 
-Learning. The tables are parameters like any other: their gradient is the ops' dense
-scatter-add (``lookup.backward``) and the network's solver updates them -- NeoML's
-"framework learning" mode (with momentum, Adam, l1/l2 as the solver has them). With
-SimpleGradient(moment_decay_rate=0, l1=l2=0) this is exactly the sparse update NeoML
-applies by default (rows that no id touched have a zero gradient and do not move);
-refnn's ``lookup_sgd`` op (the sparse in-place path) needs a hook in the solver that
-does not exist yet, so it is not used here.
+Learning. AccumulativeLookup's table is a parameter like any other: its gradient is the
+op's dense scatter-add and the network's solver updates it (as NeoML's
+CAccumulativeLookupLayer). MultichannelLookup learns as NeoML's CMultichannelLookupLayer:
+by default ("internal" learning, ``use_framework_learning=False``) its backward pass
+applies plain SGD to the rows its ids touched, in place, with the solver's learning rate
+-- refnn's sparse ``lookup_sgd`` op, table[id] -= learning_rate * dy, no momentum, no
+regularisation, no averaging over run_and_backward calls, and (as in NeoML) already in
+``run_and_backward``; with ``use_framework_learning=True`` the dense ``lookup.backward``
+gradient goes to the solver like any other. A TiedEmbeddings layer always hands its table
+gradient to the solver (NeoML adds it to the lookup's parameter gradient).
 
 Channel layout. MultichannelLookup joins the lookups of its channels (and the extra
 input channels, passed through) along Channels. The parts are placed with the
@@ -129,16 +132,18 @@ class MultichannelLookup(_Weighted):
     per object, one id per table: channel c is looked up in table c, the channels beyond
     the tables are passed through. Output: the input's dimensions with Channels =
     sum(sizes) + the extra channels. No gradient flows back to the ids. Tables start from
-    ``initialize(initializer)``'s initializer, else the network's (fan_in = size), at the
-    first run; ``get_embeddings``/``set_embeddings`` read and write them as
+    ``initialize(initializer)``'s initializer, else the network's (with NeoML's input
+    size 1: Xavier draws N(0, 1)), at the first run; the module docstring says how they
+    learn (``use_framework_learning``); ``get_embeddings``/``set_embeddings`` read and write them as
     (count, 1, 1, 1, 1, 1, size) blobs.
     """
 
-    OPS = ("lookup", "linear")
+    OPS = ("lookup", "lookup_sgd", "linear")
 
     def __init__(self, input_layers, dimensions=None, name=None):
         self._dims = _dimensions(f"MultichannelLookup {name!r}", dimensions)
         self._initializer = None
+        self._framework = False
         self._saved = None
         super().__init__(input_layers, name)
 
@@ -151,6 +156,17 @@ class MultichannelLookup(_Weighted):
     def dimensions(self, dims):
         self._dims = _dimensions(self._where(), dims)
         self._drop_params()
+
+    @property
+    def use_framework_learning(self):
+        """False (NeoML's default): the backward pass updates the seen rows in place with
+        plain SGD at the solver's learning rate (``lookup_sgd``); True: the dense table
+        gradient goes to the solver (NeoML's SetUseFrameworkLearning)."""
+        return self._framework
+
+    @use_framework_learning.setter
+    def use_framework_learning(self, v):
+        self._framework = bool(v)
 
     def initialize(self, initializer):
         """Fill this layer's tables with ``initializer`` (not the network's)."""
@@ -184,7 +200,8 @@ class MultichannelLookup(_Weighted):
         if name not in self._params:
             c, s = self._dims[i]
             init = self._initializer or self._dnn.initializer
-            self._params[name] = be.asarray(init._draw((c, s), s).astype(np.float32),
+            # NeoML initializes the tables with an input size of 1 (Xavier: N(0, 1))
+            self._params[name] = be.asarray(init._draw((c, s), 1).astype(np.float32),
                                             dtype=np.float32)
         return self._params[name]
 
@@ -213,7 +230,7 @@ class MultichannelLookup(_Weighted):
             if total != widths[i]:
                 part, s_place = call_op(self, be, "linear.forward", part,
                                         _placement(be, total, offsets[i], widths[i]))
-            saved.append((s_lookup, s_place))
+            saved.append((ids, s_lookup, s_place))
             y = part if y is None else y + part
         if C > n:
             extra = be.asarray(np.ascontiguousarray(host[:, n:], dtype=np.float32),
@@ -227,13 +244,19 @@ class MultichannelLookup(_Weighted):
     def _backward(self, be, dys, need_dx):
         dy = dys[0]
         dy = dy.reshape(-1, int(dy.shape[6]))
-        for i, (s_lookup, s_place) in enumerate(self._saved):
+        if not self._learning_enabled:
+            return [None]
+        for i, (ids, s_lookup, s_place) in enumerate(self._saved):
             part = dy
             if s_place is not None:
                 part, _ = call_op(self, be, "linear.backward", dy, s_place)
-            _, dtable = call_op(self, be, "lookup.backward",
-                                part.reshape(-1, 1, self._dims[i][1]), s_lookup)
-            self._accumulate(f"table{i}", dtable)
+            part = part.reshape(-1, 1, self._dims[i][1])
+            if self._framework:
+                _, dtable = call_op(self, be, "lookup.backward", part, s_lookup)
+                self._accumulate(f"table{i}", dtable)
+            else:
+                call_op(self, be, "lookup_sgd.update", self._params[f"table{i}"], ids, part,
+                        learning_rate=self._dnn.solver.learning_rate)
         return [None]
 
 
