@@ -341,3 +341,35 @@ def test_store_and_load_keep_the_weights(engine, tmp_path):
     np.testing.assert_array_equal(before, after)
     np.testing.assert_array_equal(dnn2.layers["gru"].gate_weights.asarray(),
                                   gru.gate_weights.asarray())
+
+
+def _train_small_net(engine, steps=3):
+    """Lstm -> Gru -> Irnn -> SequenceSum -> loss, a few learns from the same seed."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(0, 1, (4, 3, 1, 1, 1, 1, 2)).astype(np.float32)
+    t = rng.normal(0, 1, (1, 3, 1, 1, 1, 1, 2)).astype(np.float32)
+    dnn, (xs, ts) = _net(engine, 2)
+    y = neoml.Dnn.Lstm(xs, 3, reverse_seq=True, name="lstm")
+    y = neoml.Dnn.Gru(y, 4, name="gru")
+    y = neoml.Dnn.Irnn(y, 2, input_weight_std=0.3, name="irnn")
+    y = neoml.Dnn.SequenceSum(y)
+    neoml.Dnn.EuclideanLoss([y, ts])
+    feeds = {"s0": _blob(engine, x), "s1": _blob(engine, t)}
+    for _ in range(steps):
+        dnn.learn(feeds)
+    be = engine.backend
+    return {(n, k): _host(be, a) for n in ("lstm", "gru", "irnn")
+            for k, a in dnn.layers[n]._params.items()}
+
+
+def test_same_seed_same_training_on_every_engine(fast_engine):
+    """One seed gives the same initial weights and (to float32 rounding) the same three
+    SGD steps on the reference, cpu and OpenCL engines."""
+    ref = _train_small_net(neoml.MathEngine.ReferenceMathEngine())
+    got = _train_small_net(fast_engine)
+    start = _train_small_net(neoml.MathEngine.ReferenceMathEngine(), steps=1)
+    assert all(not np.allclose(start[k], ref[k]) for k in ref if "weights" in k[1]
+               or k[1] == "w")                    # the steps did move every weight matrix
+    assert ref.keys() == got.keys()
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5, err_msg=str(k))
