@@ -14,7 +14,7 @@ Equals refnn.ops.attention.scaled_dot_attention_forward/backward.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.math cimport exp
+from libc.math cimport exp, tanh
 
 from refnn._ext._blas cimport gemm_rowmajor
 
@@ -192,3 +192,120 @@ def permute_heads(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t N, Py_ssize_t T,
         with nogil:
             _permute[double](<const double *>cnp.PyArray_DATA(src),
                              <double *>cnp.PyArray_DATA(dst), N, T, H, d, split, nt)
+
+
+cdef void _add_fwd(const floating *q, const floating *k, const floating *v,
+                   const floating *w, floating *P, floating *out, Py_ssize_t B,
+                   Py_ssize_t Tq, Py_ssize_t Tk, Py_ssize_t d, Py_ssize_t dv,
+                   int nt) noexcept nogil:
+    """additive_attention_forward: P[b, i, j] = softmax_j(sum_c w_c tanh(q[b,i,c] +
+    k[b,j,c])); out[b] = P[b] v[b] (one BLAS GEMM per entry)."""
+    cdef Py_ssize_t b, i, j, c
+    cdef double acc
+    cdef floating *row
+    cdef const floating *qi
+    cdef const floating *kj
+    for b in prange(B, schedule="static", num_threads=nt):
+        for i in range(Tq):
+            row = P + (b * Tq + i) * Tk
+            qi = q + (b * Tq + i) * d
+            for j in range(Tk):
+                kj = k + (b * Tk + j) * d
+                acc = 0
+                for c in range(d):
+                    acc = acc + w[c] * tanh(qi[c] + kj[c])
+                row[j] = <floating>acc
+            _softmax_row(row, <const floating *>NULL, Tk)
+        gemm_rowmajor(False, False, <int>Tq, <int>dv, <int>Tk, <floating>1, P + b * Tq * Tk,
+                      <int>Tk, v + b * Tk * dv, <int>dv, <floating>0, out + b * Tq * dv,
+                      <int>dv)
+
+
+cdef void _add_bwd(const floating *dout, const floating *q, const floating *k,
+                   const floating *v, const floating *w, const floating *P, floating *dS,
+                   floating *dq, floating *dk, floating *dv_, floating *dw_part,
+                   Py_ssize_t B, Py_ssize_t Tq, Py_ssize_t Tk, Py_ssize_t d, Py_ssize_t dv,
+                   int nt) noexcept nogil:
+    """dv = P^T dout; dS = softmax backward of dout v^T; with e = tanh(q_i + k_j),
+    g = dS_ij w_c (1 - e^2): dq_i += g, dk_j += g, dw_part[b, c] += dS_ij e
+    (dq, dk zeroed by the wrapper; dw = dw_part summed over b)."""
+    cdef Py_ssize_t b, i, j, c
+    cdef double acc, e, s
+    cdef floating *S
+    cdef const floating *Pb
+    cdef const floating *qi
+    cdef const floating *kj
+    cdef floating *dqi
+    cdef floating *dkj
+    cdef floating *dwb
+    for b in prange(B, schedule="static", num_threads=nt):
+        S = dS + b * Tq * Tk
+        Pb = P + b * Tq * Tk
+        gemm_rowmajor(True, False, <int>Tk, <int>dv, <int>Tq, <floating>1, Pb, <int>Tk,
+                      dout + b * Tq * dv, <int>dv, <floating>0, dv_ + b * Tk * dv, <int>dv)
+        gemm_rowmajor(False, True, <int>Tq, <int>Tk, <int>dv, <floating>1,
+                      dout + b * Tq * dv, <int>dv, v + b * Tk * dv, <int>dv,
+                      <floating>0, S, <int>Tk)
+        dwb = dw_part + b * d
+        for i in range(Tq):
+            acc = 0
+            for j in range(Tk):
+                acc = acc + Pb[i * Tk + j] * S[i * Tk + j]
+            qi = q + (b * Tq + i) * d
+            dqi = dq + (b * Tq + i) * d
+            for j in range(Tk):
+                s = Pb[i * Tk + j] * (S[i * Tk + j] - acc)
+                kj = k + (b * Tk + j) * d
+                dkj = dk + (b * Tk + j) * d
+                for c in range(d):
+                    e = tanh(qi[c] + kj[c])
+                    dqi[c] = <floating>(dqi[c] + s * w[c] * (1 - e * e))
+                    dkj[c] = <floating>(dkj[c] + s * w[c] * (1 - e * e))
+                    dwb[c] = <floating>(dwb[c] + s * e)
+
+
+def additive_forward(cnp.ndarray q, cnp.ndarray k, cnp.ndarray v, cnp.ndarray w,
+                     cnp.ndarray P, cnp.ndarray out, int n_threads):
+    """additive_attention_forward into P (B, Tq, Tk) and out (B, Tq, dv)."""
+    cdef Py_ssize_t B = cnp.PyArray_DIM(q, 0), Tq = cnp.PyArray_DIM(q, 1)
+    cdef Py_ssize_t d = cnp.PyArray_DIM(q, 2), Tk = cnp.PyArray_DIM(k, 1)
+    cdef Py_ssize_t dv = cnp.PyArray_DIM(v, 2)
+    cdef int nt = n_threads if B > 1 else 1
+    if cnp.PyArray_TYPE(q) == cnp.NPY_FLOAT32:
+        with nogil:
+            _add_fwd[float](<float *>cnp.PyArray_DATA(q), <float *>cnp.PyArray_DATA(k),
+                            <float *>cnp.PyArray_DATA(v), <float *>cnp.PyArray_DATA(w),
+                            <float *>cnp.PyArray_DATA(P), <float *>cnp.PyArray_DATA(out),
+                            B, Tq, Tk, d, dv, nt)
+    else:
+        with nogil:
+            _add_fwd[double](<double *>cnp.PyArray_DATA(q), <double *>cnp.PyArray_DATA(k),
+                             <double *>cnp.PyArray_DATA(v), <double *>cnp.PyArray_DATA(w),
+                             <double *>cnp.PyArray_DATA(P), <double *>cnp.PyArray_DATA(out),
+                             B, Tq, Tk, d, dv, nt)
+
+
+def additive_backward(cnp.ndarray dout, cnp.ndarray q, cnp.ndarray k, cnp.ndarray v,
+                      cnp.ndarray w, cnp.ndarray P, cnp.ndarray dS, cnp.ndarray dq,
+                      cnp.ndarray dk, cnp.ndarray dv, cnp.ndarray dw_part, int n_threads):
+    """additive_attention_backward; dq, dk, dw_part (B, d) must come in zeroed."""
+    cdef Py_ssize_t B = cnp.PyArray_DIM(q, 0), Tq = cnp.PyArray_DIM(q, 1)
+    cdef Py_ssize_t d = cnp.PyArray_DIM(q, 2), Tk = cnp.PyArray_DIM(k, 1)
+    cdef Py_ssize_t Dv = cnp.PyArray_DIM(v, 2)
+    cdef int nt = n_threads if B > 1 else 1
+    if cnp.PyArray_TYPE(q) == cnp.NPY_FLOAT32:
+        with nogil:
+            _add_bwd[float](<float *>cnp.PyArray_DATA(dout), <float *>cnp.PyArray_DATA(q),
+                            <float *>cnp.PyArray_DATA(k), <float *>cnp.PyArray_DATA(v),
+                            <float *>cnp.PyArray_DATA(w), <float *>cnp.PyArray_DATA(P),
+                            <float *>cnp.PyArray_DATA(dS), <float *>cnp.PyArray_DATA(dq),
+                            <float *>cnp.PyArray_DATA(dk), <float *>cnp.PyArray_DATA(dv),
+                            <float *>cnp.PyArray_DATA(dw_part), B, Tq, Tk, d, Dv, nt)
+    else:
+        with nogil:
+            _add_bwd[double](<double *>cnp.PyArray_DATA(dout), <double *>cnp.PyArray_DATA(q),
+                             <double *>cnp.PyArray_DATA(k), <double *>cnp.PyArray_DATA(v),
+                             <double *>cnp.PyArray_DATA(w), <double *>cnp.PyArray_DATA(P),
+                             <double *>cnp.PyArray_DATA(dS), <double *>cnp.PyArray_DATA(dq),
+                             <double *>cnp.PyArray_DATA(dk), <double *>cnp.PyArray_DATA(dv),
+                             <double *>cnp.PyArray_DATA(dw_part), B, Tq, Tk, d, Dv, nt)

@@ -177,6 +177,8 @@ KERNELS = {
     "split_heads.backward": attention.split_heads_backward,
     "merge_heads.forward": attention.merge_heads_forward,
     "merge_heads.backward": attention.merge_heads_backward,
+    "additive_attention.forward": attention.additive_attention_forward,
+    "additive_attention.backward": attention.additive_attention_backward,
 }
 
 

@@ -122,6 +122,40 @@ def scaled_dot_attention_backward(dout, saved):
     return (dq, dk, dv) + (None,) * (n_args - 3)
 
 
+def additive_attention_forward(q, k, v, w):
+    """Additive (Bahdanau) attention: out = softmax(w . tanh(q_i + k_j)) v, batch by batch:
+
+        E_bijc = tanh(q_bic + k_bjc)                   (B, Tq, Tk, d)
+        S_bij = sum_c w_c E_bijc                       scores
+        P_bij = exp(S_bij) / sum_j' exp(S_bij')        softmax over the keys j
+        out_bic = sum_j P_bij v_bjc                    (B, Tq, dv)
+
+    q (B, Tq, d) and k (B, Tk, d) are already projected (W_q q and W_k k of Bahdanau et
+    al. 2015 are ``linear`` ops before this one), w (d,) is the score vector.
+
+    >>> q, k = np.zeros((1, 1, 2)), np.zeros((1, 3, 2)); v = np.arange(3.0).reshape(1, 3, 1)
+    >>> additive_attention_forward(q, k, v, np.ones(2))[0]
+    array([[[1.]]])
+    """
+    check_attention("additive_attention", q, k, v)
+    check_shape("additive_attention", "w", np.shape(w), (q.shape[2],))
+    E = np.tanh(q[:, :, None, :] + k[:, None, :, :])
+    P = _softmax_rows(E @ w)
+    return P @ v, (q, k, v, w, E, P)
+
+
+def additive_attention_backward(dout, saved):
+    """dv = P^T dout,  dP = dout v^T,  dS = P (dP - sum_j' P dP),
+    G_bijc = dS_bij w_c (1 - E_bijc^2):
+    dq_bic = sum_j G_bijc,  dk_bjc = sum_i G_bijc,  dw_c = sum_bij dS_bij E_bijc."""
+    q, k, v, w, E, P = saved
+    dv = P.transpose(0, 2, 1) @ dout
+    dP = dout @ v.transpose(0, 2, 1)
+    dS = P * (dP - (P * dP).sum(axis=-1, keepdims=True))
+    G = dS[..., None] * w * (1 - E * E)
+    return G.sum(axis=2), G.sum(axis=1), dv, (dS[..., None] * E).sum(axis=(0, 1, 2))
+
+
 def _check_heads(op, x, heads, split):
     if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
         raise ShapeError(f"{op}: heads must be an int >= 1, got {heads!r}")
@@ -168,6 +202,8 @@ def merge_heads_backward(dy, saved):
 SPECS = [
     OpSpec("scaled_dot_attention", "attention", scaled_dot_attention_forward,
            scaled_dot_attention_backward, diff_args=(0, 1, 2), layout="BTC"),
+    OpSpec("additive_attention", "attention", additive_attention_forward,
+           additive_attention_backward, layout="BTC"),
     OpSpec("split_heads", "attention", split_heads_forward, split_heads_backward,
            layout="BTC"),
     OpSpec("merge_heads", "attention", merge_heads_forward, merge_heads_backward,

@@ -147,3 +147,49 @@ def test_bad_heads_raise_naming_the_op(any_backend):
         any_backend.op("split_heads.forward")(x, heads=0)
     with pytest.raises(ShapeError, match=r"merge_heads: x must have shape \(B \* heads"):
         any_backend.op("merge_heads.forward")(any_backend.asarray(np.zeros((2, 3))), heads=1)
+
+
+def test_additive_attention_loop_oracle_and_zero_score_vector(any_backend):
+    """Bahdanau's formula by explicit loops; w = 0 gives equal weights (the mean of v)."""
+    rng = np.random.default_rng(5)
+    q, k, v = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 2))
+    w = rng.normal(size=4)
+    dev = [any_backend.asarray(a) for a in (q, k, v, w)]
+    out, _ = any_backend.op("additive_attention.forward")(*dev)
+    want = np.zeros((2, 3, 2))
+    for b in range(2):
+        for i in range(3):
+            s = np.array([w @ np.tanh(q[b, i] + k[b, j]) for j in range(5)])
+            p = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+            want[b, i] = p @ v[b]
+    np.testing.assert_allclose(any_backend.to_host(out), want, rtol=1e-12, atol=1e-12)
+    dev[3] = any_backend.asarray(np.zeros(4))
+    out, saved = any_backend.op("additive_attention.forward")(*dev)
+    np.testing.assert_allclose(any_backend.to_host(out),
+                               np.broadcast_to(v.mean(axis=1, keepdims=True), (2, 3, 2)),
+                               rtol=1e-12, atol=1e-12)
+    dq, dk, dv, dw = (any_backend.to_host(g) for g in any_backend.op(
+        "additive_attention.backward")(any_backend.asarray(np.ones((2, 3, 2))), saved))
+    np.testing.assert_allclose(dq, 0, atol=1e-15)       # w = 0: the scores ignore q, k
+    np.testing.assert_allclose(dk, 0, atol=1e-15)
+    np.testing.assert_allclose(dv, np.full((2, 5, 2), 3 / 5), rtol=1e-12)
+
+
+def test_additive_attention_bad_input_names_the_op(any_backend):
+    a = any_backend.asarray
+    with pytest.raises(ShapeError, match=r"additive_attention: w must have shape \(4,\)"):
+        any_backend.op("additive_attention.forward")(a(np.zeros((1, 2, 4))),
+                                                     a(np.zeros((1, 3, 4))),
+                                                     a(np.zeros((1, 3, 2))), a(np.zeros(3)))
+    with pytest.raises(ShapeError, match=r"additive_attention: k must have shape"):
+        any_backend.op("additive_attention.forward")(a(np.zeros((1, 2, 4))),
+                                                     a(np.zeros((1, 3, 5))),
+                                                     a(np.zeros((1, 3, 2))), a(np.zeros(4)))
+
+
+def test_additive_attention_float32_decoder_sizes():
+    rng = np.random.default_rng(6)
+    args = [rng.normal(0, 0.5, (16, 1, 64)), rng.normal(0, 0.5, (16, 40, 64)),
+            rng.normal(size=(16, 40, 33)), rng.normal(0, 0.3, 64)]
+    for name in backend_names():
+        assert_matches_reference(make_backend(name), "additive_attention", args)

@@ -87,3 +87,34 @@ def merge_heads_backward(dy, saved):
                      (shape[0] // heads, shape[1], shape[2] * heads))
     return (_permute("merge_heads", float_input("merge_heads", "dy", dy, dtype), heads,
                      True),)
+
+
+# ------------------------------------------------------------------ additive attention
+_ADD = "additive_attention"
+
+
+def additive_attention_forward(q, k, v, w):
+    """out = softmax(w . tanh(q_i + k_j)) v (refnn.ops.attention.additive_attention_forward):
+    fused scores and softmax per row, one BLAS GEMM per batch entry."""
+    q = float_input(_ADD, "q", q)
+    k = float_input(_ADD, "k", k, q.dtype)
+    v = float_input(_ADD, "v", v, q.dtype)
+    B, Tq, Tk, d, dv = check_attention(_ADD, q, k, v)
+    w = float_input(_ADD, "w", w, q.dtype)
+    check_same_shape(_ADD, "w", w.shape, (d,))
+    P = np.empty((B, Tq, Tk), q.dtype)
+    out = np.empty((B, Tq, dv), q.dtype)
+    _k.additive_forward(q, k, v, w, P, out, n_threads())
+    return out, (q, k, v, w, P)
+
+
+def additive_attention_backward(dout, saved):
+    """(dq, dk, dv, dw); dw summed from per-entry partial sums (no shared writes)."""
+    q, k, v, w, P = saved
+    check_same_shape(_ADD, "dout", np.shape(dout), (q.shape[0], q.shape[1], v.shape[2]))
+    dout = float_input(_ADD, "dout", dout, q.dtype)
+    dS = np.empty(P.shape, q.dtype)
+    dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.empty_like(v)
+    dw_part = np.zeros((q.shape[0], q.shape[2]), q.dtype)
+    _k.additive_backward(dout, q, k, v, w, P, dS, dq, dk, dv, dw_part, n_threads())
+    return dq, dk, dv, dw_part.sum(axis=0)

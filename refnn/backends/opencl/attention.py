@@ -127,3 +127,57 @@ def merge_heads_backward(be, dy, saved):
     check_same_shape("merge_heads", "dy", dy.shape,
                      (shape[0] // heads, shape[1], shape[2] * heads))
     return (_permute(be, "merge_heads", dy, heads, True),)
+
+
+# ------------------------------------------------------------------ additive attention
+_ADD = "additive_attention"
+
+
+def additive_attention_forward(be, q, k, v, w):
+    """out = softmax(w . tanh(q_i + k_j)) v: additive_scores, softmax_rows, bgemm."""
+    q = device_input(be, _ADD, "q", q)
+    k = device_input(be, _ADD, "k", k)
+    v = device_input(be, _ADD, "v", v)
+    B, Tq, Tk, d, dv = check_attention(_ADD, q, k, v)
+    w = device_input(be, _ADD, "w", w)
+    check_same_shape(_ADD, "w", w.shape, (d,))
+    P = be.empty((B, Tq, Tk))
+    rows = B * Tq
+    be.kernel("attention", "additive_scores")(
+        be.queue, global_1d(rows), (LOCAL_1D,), q.data, k.data, w.data, P.data, _u32(Tq),
+        _u32(Tk), _u32(d), _u32(rows))
+    be.kernel("attention", "softmax_rows")(
+        be.queue, global_1d(rows), (LOCAL_1D,), P.data, P.data, np.int32(0), _u32(Tq),
+        _u32(Tk), _u32(0), _u32(rows))
+    out = be.empty((B, Tq, dv))
+    _bgemm(be, B, Tq, dv, Tk, 1.0, P, (Tq * Tk, Tk, 1), v, (Tk * dv, dv, 1), out)
+    return out, (q, k, v, w, P)
+
+
+def additive_attention_backward(be, dout, saved):
+    """dv = P^T dout and dP = dout v^T (bgemm), dS (softmax_backward_rows), then dq, dk,
+    dw each gathered by its own kernel (no atomics)."""
+    q, k, v, w, P = saved
+    B, Tq, d = q.shape
+    Tk, dv_ = k.shape[1], v.shape[2]
+    check_same_shape(_ADD, "dout", dout.shape, (B, Tq, dv_))
+    dout = device_input(be, _ADD, "dout", dout)
+    dv = be.empty(v.shape)
+    _bgemm(be, B, Tk, dv_, Tq, 1.0, P, (Tq * Tk, 1, Tk), dout, (Tq * dv_, dv_, 1), dv)
+    dS = be.empty(P.shape)
+    _bgemm(be, B, Tq, Tk, dv_, 1.0, dout, (Tq * dv_, dv_, 1), v, (Tk * dv_, 1, dv_), dS)
+    rows = B * Tq
+    be.kernel("attention", "softmax_backward_rows")(
+        be.queue, global_1d(rows), (LOCAL_1D,), dS.data, P.data, P.data, np.int32(0),
+        _u32(Tk), _u32(rows))
+    dq, dk, dw = be.empty(q.shape), be.empty(k.shape), be.empty((d,))
+    be.kernel("attention", "additive_dq")(
+        be.queue, global_1d(q.size), (LOCAL_1D,), dS.data, q.data, k.data, w.data, dq.data,
+        _u32(Tq), _u32(Tk), _u32(d), _u32(q.size))
+    be.kernel("attention", "additive_dk")(
+        be.queue, global_1d(k.size), (LOCAL_1D,), dS.data, q.data, k.data, w.data, dk.data,
+        _u32(Tq), _u32(Tk), _u32(d), _u32(k.size))
+    be.kernel("attention", "additive_dw")(
+        be.queue, global_1d(d), (LOCAL_1D,), dS.data, q.data, k.data, dw.data, _u32(Tq),
+        _u32(Tk), _u32(d), _u32(rows))
+    return dq, dk, dv, dw

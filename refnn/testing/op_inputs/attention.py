@@ -68,7 +68,17 @@ def _heads(split):
     return st.composite(build)()
 
 
+def _additive(draw):
+    """q (B, Tq, d), k (B, Tk, d), v (B, Tk, dv), w (d,); decoder-like Tq = 1 included."""
+    B = draw(st.integers(1, 3))
+    Tq, Tk = draw(st.sampled_from([1, 2, 5])), draw(st.sampled_from([1, 3, 17]))
+    d, dv = draw(st.sampled_from([1, 4, 19])), draw(st.sampled_from([1, 3, 18]))
+    return (draw(rst.arrays((B, Tq, d))), draw(rst.arrays((B, Tk, d))),
+            draw(rst.arrays((B, Tk, dv))), draw(rst.arrays((d,)))), {}
+
+
 INPUTS = {
+    "additive_attention": st.composite(_additive)(),
     "scaled_dot_attention": st.composite(_case)(),
     "split_heads": _heads(True),
     "merge_heads": _heads(False),

@@ -99,3 +99,76 @@ __kernel void permute_heads(__global const real *src, __global real *dst, const 
     if (split) dst[o] = src[b];
     else dst[b] = src[o];
 }
+
+/* additive_scores: s[r, j] = sum_c w[c] tanh(q[r, c] + k[b, j, c]) for rows r = b*Tq + i
+ * (S_bij of ops.attention.additive_attention_forward; softmax_rows follows) */
+__kernel void additive_scores(__global const real *q, __global const real *k,
+                              __global const real *w, __global real *s, const uint Tq,
+                              const uint Tk, const uint d, const uint n)
+{
+    const uint r = get_global_id(0);
+    if (r >= n) return;
+    __global const real *qi = q + (size_t)r * d;
+    __global const real *kb = k + (size_t)(r / Tq) * Tk * d;
+    for (uint j = 0; j < Tk; j++) {
+        real acc = 0;
+        for (uint c = 0; c < d; c++) acc += w[c] * tanh(qi[c] + kb[(size_t)j * d + c]);
+        s[(size_t)r * Tk + j] = acc;
+    }
+}
+
+/* additive_dq: dq[b, i, c] = sum_j dS[b, i, j] w[c] (1 - tanh(q[b,i,c] + k[b,j,c])^2),
+ * one work-item per (b, i, c) (o < n = B*Tq*d) */
+__kernel void additive_dq(__global const real *ds, __global const real *q,
+                          __global const real *k, __global const real *w,
+                          __global real *dq, const uint Tq, const uint Tk, const uint d,
+                          const uint n)
+{
+    const uint o = get_global_id(0);
+    if (o >= n) return;
+    const uint c = o % d, r = o / d, b = r / Tq;
+    const real qc = q[o];
+    real acc = 0;
+    for (uint j = 0; j < Tk; j++) {
+        const real e = tanh(qc + k[((size_t)b * Tk + j) * d + c]);
+        acc += ds[(size_t)r * Tk + j] * (1 - e * e);
+    }
+    dq[o] = acc * w[c];
+}
+
+/* additive_dk: dk[b, j, c] = sum_i dS[b, i, j] w[c] (1 - tanh(q[b,i,c] + k[b,j,c])^2),
+ * one work-item per (b, j, c) (o < n = B*Tk*d) */
+__kernel void additive_dk(__global const real *ds, __global const real *q,
+                          __global const real *k, __global const real *w,
+                          __global real *dk, const uint Tq, const uint Tk, const uint d,
+                          const uint n)
+{
+    const uint o = get_global_id(0);
+    if (o >= n) return;
+    const uint c = o % d, j = (o / d) % Tk, b = o / (d * Tk);
+    const real kc = k[o];
+    real acc = 0;
+    for (uint i = 0; i < Tq; i++) {
+        const real e = tanh(q[((size_t)b * Tq + i) * d + c] + kc);
+        acc += ds[((size_t)b * Tq + i) * Tk + j] * (1 - e * e);
+    }
+    dk[o] = acc * w[c];
+}
+
+/* additive_dw: dw[c] = sum_{b,i,j} dS[b, i, j] tanh(q[b,i,c] + k[b,j,c]), one work-item
+ * per c (rows = B*Tq) */
+__kernel void additive_dw(__global const real *ds, __global const real *q,
+                          __global const real *k, __global real *dw, const uint Tq,
+                          const uint Tk, const uint d, const uint rows)
+{
+    const uint c = get_global_id(0);
+    if (c >= d) return;
+    real acc = 0;
+    for (uint r = 0; r < rows; r++) {
+        const real qc = q[(size_t)r * d + c];
+        __global const real *kb = k + (size_t)(r / Tq) * Tk * d;
+        for (uint j = 0; j < Tk; j++)
+            acc += ds[(size_t)r * Tk + j] * tanh(qc + kb[(size_t)j * d + c]);
+    }
+    dw[c] = acc;
+}
