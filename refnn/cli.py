@@ -3,14 +3,17 @@
     refnn devices               OpenCL platforms and devices (which one is the default)
     refnn coverage [--json]     op x backend matrix for every op and every API layer
     refnn train [options]       train an MLP or a CNN on the bundled digits, through neon or NeoML
+    refnn train --model char-lstm   a character-level LSTM on the bundled text (NeoML)
 
-``refnn train`` is also teaching material: :func:`train_neon` and :func:`train_neoml`
-are the whole training scripts, each written only with its public API.
+``refnn train`` is also teaching material: :func:`train_neon`, :func:`train_neoml` and
+:func:`train_char_lstm_neoml` are the whole training scripts, each written only with its
+public API.
 """
 import argparse
 import importlib
 import inspect
 import json
+import math
 import os
 import pkgutil
 import sys
@@ -215,6 +218,12 @@ def cmd_train(args):
     if args.device is not None and args.backend != "opencl":
         print(f"refnn train: --device needs -b opencl (got -b {args.backend})", file=sys.stderr)
         return 2
+    defaults = CHAR_LSTM_DEFAULTS if args.model == "char-lstm" else TRAIN_DEFAULTS
+    for name in ("api", "hidden"):
+        if getattr(args, name) is None:
+            setattr(args, name, defaults[name])
+    if args.model == "char-lstm":
+        return cmd_train_char_lstm(args)
     X_train, y_train = load_digits("train", seed=args.seed)
     X_test, y_test = load_digits("test", seed=args.seed)
     if args.epochs is None:
@@ -346,6 +355,187 @@ def report_epoch(epoch, train_cost, accuracy):
           flush=True)
 
 
+# --------------------------------------------------------------------------- char-lstm
+CHAR_LSTM_DEFAULTS = dict(api="neoml", hidden=128, steps=300, seq_len=50, learning_rate=0.01,
+                          sample_length=300, temperature=0.7, heldout=0.05)
+CHAR_LSTM_APIS = ("neoml",)             # refnn.neon's Linear has no per-step input yet
+SAMPLE_PROMPT = "Alice "
+
+
+def cmd_train_char_lstm(args):
+    """``refnn train --model char-lstm``: a character-level LSTM on the bundled text."""
+    from refnn.data import load_alice, unigram_entropy
+    if args.api not in CHAR_LSTM_APIS:
+        print(f"refnn train: --model char-lstm runs through refnn.{'/'.join(CHAR_LSTM_APIS)} "
+              f"only (got --api {args.api}): refnn.neon's Affine/Linear takes one vector "
+              "per sample, not the per-step (features, nsteps) input of a sequence",
+              file=sys.stderr)
+        return 2
+    if args.epochs is not None:
+        print("refnn train: --model char-lstm trains for --steps windows, not --epochs",
+              file=sys.stderr)
+        return 2
+    text = load_alice()
+    split = len(text) - int(len(text) * CHAR_LSTM_DEFAULTS["heldout"])
+    train_text, heldout_text = text[:split], text[split:]
+    h_unigram = unigram_entropy(train_text)
+    print(f"text: Alice's Adventures in Wonderland, {len(train_text):,} characters to train "
+          f"on, the last {len(heldout_text):,} held out; {len(set(text))} distinct "
+          f"characters, unigram entropy {h_unigram:.3f} nats/char "
+          f"({h_unigram / math.log(2):.3f} bits)")
+    print(f"one-hot -> LSTM({args.hidden}) -> per-step FullyConnected -> softmax "
+          f"cross-entropy, {args.batch_size} streams x {args.seq_len}-step windows "
+          f"(truncated BPTT), {args.steps} steps through refnn.{args.api} on the "
+          f"{args.backend} backend")
+    start = time.perf_counter()
+    result = train_char_lstm_neoml(train_text, heldout_text, args)
+    costs = result["costs"]
+    k = max(1, min(20, len(costs) // 5))
+    first, last = sum(costs[:k]) / k, sum(costs[-k:]) / k
+    print(f"per-character cross-entropy in nats (bits): first {k} steps {first:.3f} "
+          f"({first / math.log(2):.3f}), last {k} steps {last:.3f} "
+          f"({last / math.log(2):.3f}), held-out text {result['heldout']:.3f} "
+          f"({result['heldout'] / math.log(2):.3f}); unigram entropy {h_unigram:.3f} "
+          f"({h_unigram / math.log(2):.3f}) in {time.perf_counter() - start:.1f} s")
+    verdict = "below" if result["heldout"] < h_unigram else "NOT below"
+    print(f"held-out cross-entropy is {h_unigram - result['heldout']:+.3f} nats/char "
+          f"{verdict} the unigram entropy")
+    print(f"sample (the prompt {SAMPLE_PROMPT!r}, then {args.sample_length} generated "
+          f"characters, temperature {args.temperature}):\n{result['sample']}")
+    return 0
+
+
+class CharCodec:
+    """Characters <-> ids 0..V-1 (the sorted distinct characters of a text)."""
+
+    def __init__(self, text):
+        self.chars = sorted(set(text))
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    def encode(self, text):
+        import numpy as np
+        return np.array([self.index[c] for c in text], dtype=np.int32)
+
+    def decode(self, ids):
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def text_streams(ids, n_streams):
+    """(inputs, next characters), both (n_streams, L): the text cut into n_streams
+    consecutive pieces, so window k of every stream continues window k-1 -- the state
+    a window ends with is the right initial state for the next (truncated BPTT)."""
+    L = (len(ids) - 1) // n_streams
+    return (ids[:n_streams * L].reshape(n_streams, L),
+            ids[1:n_streams * L + 1].reshape(n_streams, L))
+
+
+def train_char_lstm_neoml(train_text, heldout_text, args):
+    """The character LSTM through refnn.neoml: a plain NeoML script.
+
+    A minibatch is ``batch_size`` streams of ``seq_len`` characters: the sequence blob
+    (BatchLength=seq_len, BatchWidth=batch_size, 1, 1, 1, 1, V) holds one-hot characters,
+    the labels blob (seq_len, batch_size, 1, 1, 1, 1, 1) the next character of every
+    step. Lstm's outputs are h and c of every step; FullyConnected acts on every object
+    (every step of every stream) alike, so it is the per-step affine layer, and
+    CrossEntropyLoss averages -log softmax(scores)[next] over all of them: its
+    ``last_loss`` is the per-character cross-entropy in nats.
+
+    Truncated BPTT: gradients flow back through one window only, but the state carries
+    on -- the last step's (h, c) are read from the sinks and fed back as the Lstm's
+    optional inputs 2 (initial previous output) and 1 (initial cell state).
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    import refnn.neoml as neoml
+
+    engine = {"reference": lambda: neoml.MathEngine.ReferenceMathEngine(),
+              "cpu": lambda: neoml.MathEngine.CpuMathEngine(),
+              "opencl": lambda: neoml.MathEngine.OpenCLMathEngine(args.device)}[args.backend]()
+    codec = CharCodec(train_text + heldout_text)
+    V, H, T, N = len(codec.chars), args.hidden, args.seq_len, args.batch_size
+    dnn = neoml.Dnn.Dnn(engine, random=neoml.Random.Random(args.seed))
+    chars = neoml.Dnn.Source(dnn, "chars")
+    c0 = neoml.Dnn.Source(dnn, "c0")
+    h0 = neoml.Dnn.Source(dnn, "h0")
+    labels = neoml.Dnn.Source(dnn, "next")
+    lstm = neoml.Dnn.Lstm([chars, c0, h0], H, name="lstm")
+    scores = neoml.Dnn.FullyConnected((lstm, 0), V, name="fc")
+    loss = neoml.Dnn.CrossEntropyLoss((scores, labels), name="loss")
+    hs, cs = neoml.Dnn.Sink((lstm, 0), "hs"), neoml.Dnn.Sink((lstm, 1), "cs")
+    neoml.Dnn.Sink(scores, "scores")
+    dnn.solver = neoml.Dnn.AdaptiveGradient(engine, learning_rate=args.learning_rate,
+                                            max_gradient_norm=5.0)
+    one_hot = np.eye(V, dtype=np.float32)
+
+    def inputs(x_ids, y_ids, h, c):
+        """x_ids, y_ids (T, n) ids; h, c (n, H) states -> the Source blobs."""
+        t, n = x_ids.shape
+        return {"chars": neoml.Blob.asblob(engine, one_hot[x_ids], (t, n, 1, 1, 1, 1, V)),
+                "next": neoml.Blob.asblob(engine, np.ascontiguousarray(y_ids, np.int32),
+                                          (t, n, 1, 1, 1, 1, 1)),
+                "h0": neoml.Blob.asblob(engine, h, (1, n, 1, 1, 1, 1, H)),
+                "c0": neoml.Blob.asblob(engine, c, (1, n, 1, 1, 1, 1, H))}
+
+    def last_states(t, n):
+        """(h, c) of the last step, (n, H) host arrays, for the next window."""
+        return tuple(np.ascontiguousarray(s.get_blob().asarray().reshape(t, n, H)[-1])
+                     for s in (hs, cs))
+
+    x_all, y_all = text_streams(codec.encode(train_text), N)
+    h = c = np.zeros((N, H), np.float32)
+    pos, costs = 0, []
+    bar = tqdm(range(args.steps), desc="char-lstm", disable=args.no_progress)
+    for _ in bar:
+        if pos + T > x_all.shape[1]:           # the end of the text: start again
+            pos, h, c = 0, np.zeros((N, H), np.float32), np.zeros((N, H), np.float32)
+        dnn.learn(inputs(x_all[:, pos:pos + T].T, y_all[:, pos:pos + T].T, h, c))
+        h, c = last_states(T, N)
+        pos += T
+        costs.append(float(loss.last_loss))
+        bar.set_postfix(nats=f"{costs[-1]:.3f}", refresh=False)
+    bar.close()
+
+    # held-out text: the same streams-and-windows walk, forward only
+    x_ho, y_ho = text_streams(codec.encode(heldout_text), N)
+    h = c = np.zeros((N, H), np.float32)
+    total, count = 0.0, 0
+    for p in range(0, x_ho.shape[1], T):
+        x, y = x_ho[:, p:p + T].T, y_ho[:, p:p + T].T
+        t = len(x)
+        out = dnn.run(inputs(x, y, h, c))
+        h, c = last_states(t, N)
+        z = out["scores"].asarray().reshape(t * N, V).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        total -= float(log_p[np.arange(t * N), y.reshape(-1)].sum())
+        count += t * N
+
+    sample = generate(dnn, inputs, last_states, codec, H, args)
+    return {"costs": costs, "heldout": total / count, "sample": sample}
+
+
+def generate(dnn, inputs, last_states, codec, H, args):
+    """Feed a prompt, then sample one character at a time from softmax(scores / T):
+    each step is a run on a (1, 1, ...) blob that starts from the previous state."""
+    import numpy as np
+    rng = np.random.default_rng(args.seed)
+    h = c = np.zeros((1, H), np.float32)
+    prompt = codec.encode(SAMPLE_PROMPT)
+    ids = prompt.reshape(-1, 1)
+    out = list(prompt)
+    for _ in range(args.sample_length):
+        run = dnn.run(inputs(ids, np.zeros_like(ids), h, c))
+        h, c = last_states(len(ids), 1)
+        z = run["scores"].asarray().reshape(len(ids), -1)[-1].astype(np.float64)
+        z = z / args.temperature
+        p = np.exp(z - z.max())
+        nxt = int(rng.choice(len(p), p=p / p.sum()))
+        out.append(nxt)
+        ids = np.array([[nxt]], dtype=np.int32)
+    return codec.decode(out)
+
+
 # ------------------------------------------------------------------------------- main
 def build_parser():
     parser = argparse.ArgumentParser(
@@ -364,7 +554,9 @@ def build_parser():
     p.set_defaults(func=cmd_coverage)
 
     d = TRAIN_DEFAULTS
-    p = sub.add_parser("train", help="train an MLP or a CNN on the bundled digits")
+    c = CHAR_LSTM_DEFAULTS
+    p = sub.add_parser("train", help="train an MLP or a CNN on the bundled digits, or a "
+                       "character-level LSTM on the bundled text (--model char-lstm)")
     p.add_argument("-b", "--backend", choices=BACKENDS, default=d["backend"],
                    help=f"backend (default {d['backend']})")
     p.add_argument("-e", "--epochs", type=_positive, default=d["epochs"],
@@ -374,15 +566,34 @@ def build_parser():
                    help=f"mini-batch size (default {d['batch_size']})")
     p.add_argument("-r", "--seed", type=int, default=d["seed"],
                    help=f"seed of the data split and weights (default {d['seed']})")
-    p.add_argument("--hidden", type=_positive, default=d["hidden"],
-                   help=f"hidden units (default {d['hidden']})")
-    p.add_argument("--model", choices=("mlp", "cnn"), default=d["model"],
-                   help="a 64-hidden-10 MLP or a small LeNet-style CNN (default mlp)")
-    p.add_argument("--api", choices=APIS, default=d["api"], help=f"default {d['api']}")
+    p.add_argument("--hidden", type=_positive, default=None,
+                   help=f"hidden units (default {d['hidden']}; char-lstm {c['hidden']})")
+    p.add_argument("--model", choices=("mlp", "cnn", "char-lstm"), default=d["model"],
+                   help="a 64-hidden-10 MLP or a small LeNet-style CNN on the digits, or "
+                   "char-lstm: a character-level LSTM language model on the bundled text "
+                   "(Alice's Adventures in Wonderland) that reports its per-character "
+                   "cross-entropy in nats and bits against the text's unigram entropy and "
+                   "prints a generated sample (default mlp)")
+    p.add_argument("--api", choices=APIS, default=None,
+                   help=f"default {d['api']}; char-lstm runs through "
+                   f"{' and '.join(CHAR_LSTM_APIS)} only (default {c['api']})")
     p.add_argument("--device", default=None,
                    help="OpenCL device for -b opencl (index or 'platform:device', "
                    "see `refnn devices`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("char-lstm", "options of --model char-lstm (-z is the number "
+                             "of text streams trained side by side, default 32)")
+    g.add_argument("--steps", type=_positive, default=c["steps"],
+                   help=f"training steps, one window per stream each (default {c['steps']})")
+    g.add_argument("--seq-len", type=_positive, default=c["seq_len"],
+                   help=f"window length: steps of truncated BPTT (default {c['seq_len']})")
+    g.add_argument("--learning-rate", type=_positive_float, default=c["learning_rate"],
+                   help=f"Adam learning rate (default {c['learning_rate']})")
+    g.add_argument("--sample-length", type=_positive, default=c["sample_length"],
+                   help=f"characters to generate at the end (default {c['sample_length']})")
+    g.add_argument("--temperature", type=_positive_float, default=c["temperature"],
+                   help=f"sampling temperature, lower is more conservative "
+                   f"(default {c['temperature']})")
     p.set_defaults(func=cmd_train)
     return parser
 
@@ -391,6 +602,16 @@ def _positive(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
