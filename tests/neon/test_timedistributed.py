@@ -5,12 +5,19 @@ import numpy as np
 import pytest
 
 from tests.neon.conftest import REFNN_NAME
-from refnn.errors import ShapeError
-from refnn.neon.initializers import Array
-from refnn.neon.layers import Activation, Bias, Linear
-from refnn.neon.transforms import Softmax
+from refnn.errors import ParameterError, ShapeError
+from refnn.neon import NervanaObject
+from refnn.neon.callbacks import Callbacks
+from refnn.neon.data import Text
+from refnn.neon.initializers import Array, Constant, Gaussian, Uniform
+from refnn.neon.layers import (LSTM, Activation, Affine, Bias, GeneralizedCost, Linear,
+                               LookupTable, Sequential)
+from refnn.neon.models import Model
+from refnn.neon.optimizers import Adam
+from refnn.neon.transforms import CrossEntropyMulti, Logistic, Misclassification, Softmax, Tanh
 from refnn.ops import activation as act_ops
 from refnn.ops import dense as dense_ops
+from refnn.ops import loss as loss_ops
 from refnn.testing import tolerance
 
 rs = np.random.RandomState(11)
@@ -67,3 +74,143 @@ def test_wrong_sequence_shape_names_layer(nbe):
         layer.fprop(nbe.array(rs.randn(5, 4 * 8 + 1)))
     with pytest.raises(ShapeError, match="fc_bad"):
         layer.fprop(nbe.array(rs.randn(20, 8)))        # flattened (nin*nsteps, N)
+
+
+def onehot(ids, V):
+    t = np.zeros((V, ids.size))
+    t[ids.reshape(-1), np.arange(ids.size)] = 1.0
+    return t
+
+
+# ------------------------------------------- LSTM -> Affine(Softmax) -> CrossEntropyMulti
+@pytest.mark.parametrize("nin,H,V,T,N", [(3, 5, 6, 4, 8), (2, 3, 5, 7, 1), (4, 4, 3, 1, 8)])
+def test_lstm_affine_softmax_cost_per_step_matches_reference(nbe, nin, H, V, T, N):
+    nbe.bsz = N
+    W, b = rs.randn(V, H) * 0.7, rs.randn(V, 1) * 0.3
+    lstm = LSTM(H, Gaussian(scale=0.4), activation=Tanh(), gate_activation=Logistic(),
+                reset_cells=True, name="lstm")
+    aff = Affine(V, init=Array(W), bias=Array(b), activation=Softmax(), name="out")
+    seq = Sequential([lstm, aff])
+    seq.configure((nin, T))
+    seq.allocate()
+    cost = GeneralizedCost(costfunc=CrossEntropyMulti())
+    cost.initialize(seq)
+    assert seq.layers[-1].out_shape == (V, T)
+    x = rs.randn(nin, T * N)
+    ids = rs.randint(0, V, T * N)
+    t = onehot(ids, V)
+    y = seq.fprop(nbe.array(x))
+    assert y.shape == (V, T * N)
+    h = lstm.outputs.get().astype(np.float64)
+    y_np = y.get()
+    for s_ in range(T):                 # step s_: softmax(W h_s + b), the same W, b
+        cols = slice(s_ * N, (s_ + 1) * N)
+        z, _ = dense_ops.linear_forward(h[:, cols].T, W)
+        z, _ = dense_ops.bias_forward(z, b[:, 0])
+        p, _ = act_ops.softmax_forward(z)
+        check("softmax", nbe, y_np[:, cols], p.T)
+    # the cost is the mean over all nsteps * N columns (neon's GeneralizedCost)
+    yt = nbe.array(t)
+    c = cost.get_cost(y, yt).get()[0, 0]
+    l_ref, saved = loss_ops.cross_entropy_multi_forward(y_np.T.astype(np.float64), t.T)
+    check("cross_entropy_multi", nbe, c, l_ref.mean())
+    assert cost.outputs.shape == (1, T * N)
+    # backward: the Softmax + CrossEntropyMulti shortcut y - t into the time-distributed
+    # Linear; dW and db sum over every step
+    delta = cost.get_errors(y, yt)
+    check("softmax", nbe, delta.get(), y_np - t)
+    seq.bprop(delta)
+    z_all, lsaved = dense_ops.linear_forward(h.T, W)
+    dh_ref, dW_ref = dense_ops.linear_backward((y_np - t).T, lsaved)
+    _, bsaved = dense_ops.bias_forward(z_all, b[:, 0])
+    _, db_ref = dense_ops.bias_backward((y_np - t).T, bsaved)
+    linear, bias = aff[0], aff[1]
+    check("linear", nbe, linear.dW.get(), dW_ref)
+    check("linear", nbe, linear.deltas.get(), dh_ref.T)
+    check("bias", nbe, bias.dW.get(), db_ref[:, None])
+
+
+def test_char_model_gradients_match_finite_differences(ref_be):
+    """LookupTable -> LSTM -> Affine(V, Softmax) -> CrossEntropyMulti in float64 on the
+    reference backend: every parameter's gradient (the sum over the nsteps * N columns,
+    as neon's optimizers expect) equals central differences of the summed cost."""
+    NervanaObject.be = ref_be
+    ref_be.bsz = N = 3
+    V, D, H, T = 5, 3, 4, 4
+    r = np.random.RandomState(5)
+    layers = [LookupTable(V, D, Gaussian(scale=0.5), name="emb"),
+              LSTM(H, Gaussian(scale=0.5), activation=Tanh(), gate_activation=Logistic(),
+                   reset_cells=True, name="lstm"),
+              Affine(V, Gaussian(scale=0.5), bias=Gaussian(scale=0.2),
+                     activation=Softmax(), name="out")]
+    seq = Sequential(layers)
+    seq.configure((T, 1))
+    seq.allocate()
+    cost = GeneralizedCost(costfunc=CrossEntropyMulti())
+    cost.initialize(seq)
+    ids = ref_be.array(r.randint(0, V, (T, N)))
+    t = ref_be.array(onehot(r.randint(0, V, T * N), V))
+
+    def total():
+        y = seq.fprop(ids)
+        return float(cost.costfunc(y, t).get().sum())
+
+    y = seq.fprop(ids)
+    seq.bprop(cost.get_errors(y, t))
+    params = [p for layer in seq.layers_to_optimize for (p, _), _ in layer.get_params()]
+    grads = [g.get().copy() for layer in seq.layers_to_optimize
+             for (_, g), _ in layer.get_params()]
+    assert len(params) == 4                  # table, LSTM W, Affine W, bias
+    eps = 1e-6
+    for P, G in zip(params, grads):
+        host = P.get().copy()
+        for idx in list(np.ndindex(host.shape))[::max(1, host.size // 12)]:
+            old = host[idx]
+            host[idx] = old + eps
+            P.set(host)
+            fp = total()
+            host[idx] = old - eps
+            P.set(host)
+            fm = total()
+            host[idx] = old
+            P.set(host)
+            np.testing.assert_allclose(G[idx], (fp - fm) / (2 * eps), rtol=1e-5,
+                                       atol=1e-8, err_msg=f"{P.name} {idx}")
+
+
+# ------------------------------------------------------------------ training
+TEXT = "the quick brown fox jumps over the lazy dog. " * 12
+
+
+@pytest.mark.parametrize("onehot_input", [False, True])
+def test_char_rnn_on_text_trains(nbe, onehot_input):
+    """neon's char-rnn example in small: Text -> [LookupTable] -> LSTM ->
+    Affine(len(vocab), Softmax), CrossEntropyMulti on one-hot targets per step."""
+    nbe.bsz = 4
+    T = 8
+    train = Text(T, text=TEXT, onehot_input=onehot_input)
+    V = len(train.vocab)
+    init = Uniform(-0.1, 0.1)
+    layers = ([] if onehot_input else [LookupTable(V, 8, init, name="emb")]) + [
+        LSTM(24, init, activation=Tanh(), gate_activation=Logistic(), reset_cells=True,
+             name="lstm"),
+        Affine(V, init, bias=Constant(0.0), activation=Softmax(), name="out")]
+    model = Model(layers=layers)
+    cost = GeneralizedCost(costfunc=CrossEntropyMulti())
+    opt = Adam(learning_rate=0.02)
+    costs = []
+    for _ in range(6):
+        model.fit(train, optimizer=opt, num_epochs=model.epoch_index + 1, cost=cost,
+                  callbacks=Callbacks(model))
+        costs.append(float(model.total_cost.get()[0, 0]))
+    assert costs[-1] < 0.6 * costs[0], costs
+    assert costs[0] == pytest.approx(np.log(V), rel=0.1)    # uniform at the start
+    miss = model.eval(train, metric=Misclassification())
+    assert 0.0 <= float(miss[0]) < 0.6
+    out = model.get_outputs(train)
+    assert out.shape == (train.ndata, T, V)
+    np.testing.assert_allclose(out.sum(axis=2), 1.0, rtol=1e-4)
+    # get_outputs orders (sample, step): sample n of minibatch 0 is stream n
+    x0, _ = next(iter(train))
+    y0 = model.fprop(x0, inference=True).get()
+    np.testing.assert_allclose(out[1, 2], y0[:, 2 * nbe.bsz + 1], rtol=1e-5, atol=1e-6)

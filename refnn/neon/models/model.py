@@ -101,29 +101,44 @@ class Model(NervanaObject):
         self.total_cost[:] = self.total_cost / max(nbatches, 1)
 
     def eval(self, dataset, metric):
-        """Mean of ``metric`` over every sample of ``dataset`` (a NumPy array)."""
+        """Mean of ``metric`` over every sample of ``dataset`` (a NumPy array). After a
+        recurrent layer (outputs (nclass, nsteps * bsz)) every step of every sample
+        counts once, as in neon."""
         self.initialize(dataset)
         running = np.zeros(len(metric.metric_names), dtype=np.float64)
-        nprocessed = 0
+        nprocessed = nvalues = 0
         dataset.reset()
         for x, t in dataset:
             x = self.fprop(x, inference=True)
             self._check_targets(x, t)
+            nsteps = max(x.shape[1] // self.be.bsz, 1)
             bsz = min(dataset.ndata - nprocessed, self.be.bsz)
-            running += np.asarray(metric(x, t, calcrange=slice(0, bsz))) * bsz
+            if nsteps == 1 or bsz == self.be.bsz:
+                calcrange = slice(0, nsteps * bsz)
+            else:       # a partial batch: the first bsz samples of every (time-major) step
+                calcrange = (np.arange(nsteps)[:, None] * self.be.bsz
+                             + np.arange(bsz)).ravel()
+            running += np.asarray(metric(x, t, calcrange=calcrange)) * nsteps * bsz
             nprocessed += bsz
+            nvalues += nsteps * bsz
         dataset.reset()
-        return (running / nprocessed).astype(np.float32)
+        return (running / max(nvalues, 1)).astype(np.float32)
 
     def get_outputs(self, dataset):
-        """The last layer's outputs for every sample, (ndata, nout) NumPy array."""
+        """The last layer's outputs for every sample, (ndata, nout) NumPy array; after a
+        recurrent layer (outputs (nout, nsteps * bsz), time-major) (ndata, nsteps, nout),
+        as neon's."""
         self.initialize(dataset)
         dataset.reset()
         rows = []
         for x, _ in dataset:
-            rows.append(self.fprop(x, inference=True).get().T)
+            y = self.fprop(x, inference=True).get()
+            nsteps = max(y.shape[1] // self.be.bsz, 1)
+            # (nout, nsteps * bsz) -> (bsz, nsteps, nout): column s * bsz + n is (n, s)
+            rows.append(y.reshape(y.shape[0], nsteps, -1).transpose(2, 1, 0))
         dataset.reset()
-        return np.concatenate(rows)[:dataset.ndata]
+        out = np.concatenate(rows)[:dataset.ndata]
+        return out[:, 0, :] if out.shape[1] == 1 else out
 
     def get_description(self, get_weights=False, keep_states=False):
         layers = [layer.get_description(get_weights, keep_states)
