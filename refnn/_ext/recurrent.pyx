@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Recurrent-family kernels: the time loops of rnn, lstm and gru (forward and BPTT).
+"""Recurrent-family kernels: the time loops of rnn, lstm, gru, indrnn and the qrnn
+pooling (forward and BPTT).
 
 No validation here: refnn/backends/cpu/recurrent.py has checked ranks, shapes, dtypes
 (refnn.ops.recurrent.check_sequence), made everything C-contiguous and allocated every
@@ -349,3 +350,152 @@ def gru_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
                                     d + n * 3 * H, &dh[n, 0], H)
             gemm_rowmajor(False, False, <int>N, <int>H, <int>(2 * H), <floating>1, d,
                           <int>(3 * H), &u[0, 0], <int>H, <floating>1, &dh[0, 0], <int>H)
+
+
+# -------------------------------------------------------------------------- indrnn
+# activation codes of indrnn (refnn.backends.cpu.recurrent passes them)
+cdef enum:
+    ACT_RELU = 0
+    ACT_SIGMOID = 1
+    ACT_TANH = 2
+
+
+cdef inline void _indrnn_row(floating *a, const floating *u, const floating *hp,
+                             Py_ssize_t H, int act) noexcept nogil:
+    """a = act(a + u * h_prev), in place (a holds x_t w^T + b)."""
+    cdef Py_ssize_t j
+    for j in range(H):
+        a[j] = a[j] + u[j] * hp[j]
+    if act == ACT_RELU:
+        for j in range(H):
+            a[j] = a[j] if a[j] > 0 else 0
+    elif act == ACT_SIGMOID:
+        _sigmoid_inplace(a, H)
+    else:
+        _tanh_inplace(a, H)
+
+
+cdef inline void _indrnn_backward_row(const floating *dhs, const floating *h,
+                                      const floating *hp, const floating *u, floating *dh,
+                                      floating *dz, floating *du, Py_ssize_t H,
+                                      int act) noexcept nogil:
+    """dz = (dhs + dh) act'(z); du += dz h_prev; dh = dz u (act' from h = act(z))."""
+    cdef Py_ssize_t j
+    cdef floating d
+    for j in range(H):
+        if act == ACT_RELU:
+            d = dhs[j] + dh[j] if h[j] > 0 else 0
+        elif act == ACT_SIGMOID:
+            d = (dhs[j] + dh[j]) * h[j] * (1 - h[j])
+        else:
+            d = (dhs[j] + dh[j]) * (1 - h[j] * h[j])
+        dz[j] = d
+        du[j] += d * hp[j]
+        dh[j] = d * u[j]
+
+
+def indrnn_forward(floating[:, :, ::1] hs, floating[::1] u, floating[:, ::1] h0, int act,
+                   bint reverse):
+    """hs holds x_t w^T + b on entry; per step hs[t] = act(hs[t] + u * h_prev) in place.
+    No matrix product in the loop: each of the N*H units has its own recurrence."""
+    cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
+    cdef Py_ssize_t k, t, n
+    cdef const floating *hp = &h0[0, 0]
+    with nogil:
+        for k in range(T):
+            t = _step(k, T, reverse)
+            for n in range(N):
+                _indrnn_row(&hs[t, n, 0], &u[0], hp + n * H, H, act)
+            hp = &hs[t, 0, 0]
+
+
+def indrnn_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] hs, floating[:, ::1] h0,
+                    floating[::1] u, floating[:, :, ::1] dz, floating[:, ::1] dh,
+                    floating[::1] du, int act, bint reverse):
+    """BPTT loop (refnn.ops.recurrent.indrnn_backward); dh and du must be zero on entry;
+    on return dh is dh0 and du the recurrent weights' gradient."""
+    cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
+    cdef Py_ssize_t k, t, n
+    cdef const floating *hp
+    with nogil:
+        for k in range(T - 1, -1, -1):
+            t = _step(k, T, reverse)
+            hp = &h0[0, 0] if k == 0 else &hs[_step(k - 1, T, reverse), 0, 0]
+            for n in range(N):
+                _indrnn_backward_row(&dhs[t, n, 0], &hs[t, n, 0], hp + n * H, &u[0],
+                                     &dh[n, 0], &dz[t, n, 0], &du[0], H, act)
+
+
+# ---------------------------------------------------------------------------- qrnn
+# pooling codes: the number of gate blocks (f: z, f; fo: z, f, o; ifo: z, f, o, i)
+
+cdef inline void _qrnn_row(const floating *g, const floating *cp, floating *c,
+                           floating *h, Py_ssize_t H, int G) noexcept nogil:
+    """c = f c_prev + (1 - f) z  (ifo: + i z);  h = c  (fo, ifo: o c)."""
+    cdef Py_ssize_t j
+    if G == 4:
+        for j in range(H):
+            c[j] = g[H + j] * cp[j] + g[3 * H + j] * g[j]
+    else:
+        for j in range(H):
+            c[j] = g[H + j] * cp[j] + (1 - g[H + j]) * g[j]
+    if G == 2:
+        for j in range(H):
+            h[j] = c[j]
+    else:
+        for j in range(H):
+            h[j] = g[2 * H + j] * c[j]
+
+
+cdef inline void _qrnn_backward_row(const floating *dhs, const floating *g,
+                                    const floating *c, const floating *cp, floating *dc,
+                                    floating *dg, Py_ssize_t H, int G) noexcept nogil:
+    """dc = dhs o + dc_next; dz, df (, do, di) into dg; dc_next = dc f."""
+    cdef Py_ssize_t j
+    cdef floating d
+    for j in range(H):
+        if G == 2:
+            d = dhs[j] + dc[j]
+        else:
+            d = dhs[j] * g[2 * H + j] + dc[j]
+            dg[2 * H + j] = dhs[j] * c[j]
+        if G == 4:
+            dg[j] = d * g[3 * H + j]
+            dg[H + j] = d * cp[j]
+            dg[3 * H + j] = d * g[j]
+        else:
+            dg[j] = d * (1 - g[H + j])
+            dg[H + j] = d * (cp[j] - g[j])
+        dc[j] = d * g[H + j]
+
+
+def qrnn_forward(floating[:, :, ::1] gates, floating[:, ::1] h0, floating[:, :, ::1] hs,
+                 floating[:, :, ::1] cs, int G, bint reverse):
+    """The pooling loop of refnn.ops.recurrent.qrnn_forward; G = 2, 3, 4 gate blocks
+    (f, fo, ifo pooling)."""
+    cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
+    cdef Py_ssize_t k, t, n
+    cdef const floating *cp = &h0[0, 0]
+    with nogil:
+        for k in range(T):
+            t = _step(k, T, reverse)
+            for n in range(N):
+                _qrnn_row(&gates[t, n, 0], cp + n * H, &cs[t, n, 0], &hs[t, n, 0], H, G)
+            cp = &cs[t, 0, 0]
+
+
+def qrnn_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
+                  floating[:, :, ::1] cs, floating[:, ::1] h0, floating[:, :, ::1] dg,
+                  floating[:, ::1] dc, int G, bint reverse):
+    """BPTT loop (refnn.ops.recurrent.qrnn_backward); dc must be zero on entry, on return
+    it is dh0 (the gradient of the state before the first step)."""
+    cdef Py_ssize_t T = cs.shape[0], N = cs.shape[1], H = cs.shape[2]
+    cdef Py_ssize_t k, t, n
+    cdef const floating *cp
+    with nogil:
+        for k in range(T - 1, -1, -1):
+            t = _step(k, T, reverse)
+            cp = &h0[0, 0] if k == 0 else &cs[_step(k - 1, T, reverse), 0, 0]
+            for n in range(N):
+                _qrnn_backward_row(&dhs[t, n, 0], &gates[t, n, 0], &cs[t, n, 0], cp + n * H,
+                                   &dc[n, 0], &dg[t, n, 0], H, G)

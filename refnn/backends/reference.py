@@ -81,6 +81,10 @@ KERNELS = {
     "lstm.backward": recurrent.lstm_backward,
     "gru.forward": recurrent.gru_forward,
     "gru.backward": recurrent.gru_backward,
+    "indrnn.forward": recurrent.indrnn_forward,
+    "indrnn.backward": recurrent.indrnn_backward,
+    "qrnn.forward": recurrent.qrnn_forward,
+    "qrnn.backward": recurrent.qrnn_backward,
     # --- channelwise
     "channelwise_conv2d.forward": channelwise.channelwise_conv2d_forward,
     "channelwise_conv2d.backward": channelwise.channelwise_conv2d_backward,

@@ -29,7 +29,13 @@ carrying ``dh`` (the gradient reaching the previous state through u) from step t
 The fast paths do exactly this, but the input projection of all steps (and dx, dw, du,
 db) is one matrix product over the T*N rows instead of T small ones.
 
-``check_sequence`` is the one validation: every path calls it before any kernel runs.
+Two cells are elementwise in time -- each of the N*H state entries has its own
+recurrence, so there is no recurrent matrix product: ``indrnn`` (u is a vector) and
+``qrnn`` (the recurrent pooling of a quasi-recurrent network, over gates computed
+beforehand by a time convolution).
+
+``check_sequence`` (``check_indrnn``, ``check_qrnn``) is the one validation: every path
+calls it before any kernel runs.
 """
 import numpy as np
 
@@ -39,6 +45,9 @@ from refnn.ops._spec import OpSpec
 #: gate blocks per op, and their names in row order of w, u and b
 GATES = {"rnn": ("h",), "lstm": ("g", "f", "i", "o"), "gru": ("z", "r", "n")}
 ACTIVATIONS = ("tanh", "relu")
+INDRNN_ACTIVATIONS = ("relu", "sigmoid", "tanh")
+#: qrnn pooling -> its gate blocks, in the order of the gates input
+QRNN_GATES = {"f": ("z", "f"), "fo": ("z", "f", "o"), "ifo": ("z", "f", "o", "i")}
 
 
 def check_sequence(op, x_shape, w_shape, u_shape, b_shape, h0_shape=None, c0_shape=None):
@@ -75,10 +84,60 @@ def check_sequence(op, x_shape, w_shape, u_shape, b_shape, h0_shape=None, c0_sha
     return T, N, I, H
 
 
-def check_activation(op, activation):
-    if activation not in ACTIVATIONS:
-        raise ParameterError(f"{op}: activation must be one of {ACTIVATIONS}, "
+def check_activation(op, activation, allowed=ACTIVATIONS):
+    if activation not in allowed:
+        raise ParameterError(f"{op}: activation must be one of {allowed}, "
                              f"got {activation!r}")
+
+
+def _check_x(op, x_shape, what="x", layout="(T, N, I)"):
+    x_shape = tuple(x_shape)
+    if len(x_shape) != 3:
+        raise ShapeError(f"{op}: {what} must be a time-major sequence of shape {layout}, "
+                         f"got shape {x_shape}")
+    if min(x_shape) < 1:
+        raise ShapeError(f"{op}: {what} {layout} needs every size >= 1, got {x_shape}")
+    return x_shape
+
+
+def _check_h0(op, h0_shape, N, H, name="h0"):
+    if h0_shape is not None and tuple(h0_shape) != (N, H):
+        raise ShapeError(f"{op}: the initial state {name} must have shape {(N, H)} "
+                         f"(batch, hidden), got {tuple(h0_shape)}")
+
+
+def check_indrnn(x_shape, w_shape, u_shape, b_shape, h0_shape=None, activation="relu"):
+    """Validate indrnn's shapes and activation; return (T, N, I, H)."""
+    T, N, I = _check_x("indrnn", x_shape)
+    w_shape = tuple(w_shape)
+    if len(w_shape) != 2 or w_shape[1] != I:
+        raise ShapeError(f"indrnn: w must have shape (H, {I}) for x {tuple(x_shape)}, "
+                         f"got {w_shape}")
+    H = w_shape[0]
+    if H < 1:
+        raise ShapeError(f"indrnn: the hidden size must be >= 1, got w of shape {w_shape}")
+    for name, s in (("u", u_shape), ("b", b_shape)):
+        if tuple(s) != (H,):
+            raise ShapeError(f"indrnn: {name} must have shape {(H,)} (one value per hidden "
+                             f"unit), got {tuple(s)}")
+    _check_h0("indrnn", h0_shape, N, H)
+    check_activation("indrnn", activation, INDRNN_ACTIVATIONS)
+    return T, N, I, H
+
+
+def check_qrnn(gates_shape, h0_shape=None, pooling="f"):
+    """Validate qrnn's gates, state and pooling; return (T, N, H)."""
+    if pooling not in QRNN_GATES:
+        raise ParameterError(f"qrnn: pooling must be one of {tuple(QRNN_GATES)}, "
+                             f"got {pooling!r}")
+    G = len(QRNN_GATES[pooling])
+    names = ", ".join(QRNN_GATES[pooling])
+    T, N, GH = _check_x("qrnn", gates_shape, "gates", f"(T, N, {G}*H)")
+    if GH % G:
+        raise ShapeError(f"qrnn: {pooling}-pooling needs gates of shape (T, N, {G}*H) "
+                         f"(blocks {names}), got {tuple(gates_shape)}")
+    _check_h0("qrnn", h0_shape, N, GH // G)
+    return T, N, GH // G
 
 
 def steps(T, reverse):
@@ -282,8 +341,127 @@ def gru_backward(dhs, saved):
     return dx, dw, du, db, (None if h0 is None else dh_next)
 
 
+# ----------------------------------------------------------------------- indrnn
+def _indrnn_act(z, activation):
+    if activation == "relu":
+        return np.maximum(z, 0)
+    return sigmoid(z) if activation == "sigmoid" else np.tanh(z)
+
+
+def _indrnn_dact(h, activation):
+    """act'(z) from h = act(z)."""
+    if activation == "relu":
+        return h > 0
+    return h * (1 - h) if activation == "sigmoid" else 1 - h ** 2
+
+
+def indrnn_forward(x, w, u, b, h0=None, activation="relu", reverse=False):
+    """IndRNN (Li et al. 2018; NeoML's IndRnn): the recurrent weights are a vector,
+
+        h_t = act(x_t w^T + u * h_{t-1} + b)          act = relu (NeoML's default),
+                                                      sigmoid or tanh
+
+    so every hidden unit has its own one-dimensional recurrence. x (T, N, I), w (H, I),
+    u (H,), b (H,), h0 (N, H) or None (zeros) -> hs (T, N, H). NeoML's dropout of the
+    input and the recurrent state is the facade's (a mask applied around the op).
+    """
+    check_indrnn(x.shape, w.shape, u.shape, b.shape, None if h0 is None else h0.shape,
+                 activation)
+    T, N, _ = x.shape
+    hs = np.empty((T, N, w.shape[0]), np.result_type(x, w))
+    h = np.zeros((N, w.shape[0]), hs.dtype) if h0 is None else h0
+    for t in steps(T, reverse):
+        h = _indrnn_act(x[t] @ w.T + u * h + b, activation)
+        hs[t] = h
+    return hs, (x, w, u, h0, hs, activation, reverse)
+
+
+def indrnn_backward(dhs, saved):
+    """BPTT of indrnn_forward: in reverse processing order, dh_next = 0 after the last step,
+
+        dz_t = (dhs[t] + dh_next) * act'(z_t)      dh_next = dz_t * u
+        dx_t = dz_t w,  dw += dz_t^T x_t,  du += sum_n dz_t * h_{t-1},  db += sum_n dz_t
+
+    Returns (dx, dw, du, db, dh0) (dh0 None when h0 was None).
+    """
+    x, w, u, h0, hs, activation, reverse = saved
+    hprev = previous_states(hs, h0, reverse)
+    dx, dw, du, db = (np.zeros_like(a) for a in (x, w, u, u))
+    dh_next = np.zeros_like(hs[0])
+    for t in reversed(steps(len(x), reverse)):
+        dz = (dhs[t] + dh_next) * _indrnn_dact(hs[t], activation)
+        dx[t] = dz @ w
+        dw += dz.T @ x[t]
+        du += (dz * hprev[t]).sum(axis=0)
+        db += dz.sum(axis=0)
+        dh_next = dz * u
+    return dx, dw, du, db, (None if h0 is None else dh_next)
+
+
+# ------------------------------------------------------------------------- qrnn
+def qrnn_forward(gates, h0=None, pooling="f", reverse=False):
+    """The recurrent pooling of a quasi-recurrent network (Bradbury et al. 2016; NeoML's
+    Qrnn). The gates come from a time convolution and their activations, computed by the
+    caller: ``gates`` (T, N, G*H) holds the blocks
+
+        f-pooling:   [z, f]         c_t = f * c_{t-1} + (1 - f) * z,   h_t = c_t
+        fo-pooling:  [z, f, o]      c_t = f * c_{t-1} + (1 - f) * z,   h_t = o * c_t
+        ifo-pooling: [z, f, o, i]   c_t = f * c_{t-1} + i * z,         h_t = o * c_t
+
+    (z the update -- NeoML's "update" activation, tanh by default --, f the forget, o the
+    output and i the input gate, the last three usually sigmoids; NeoML's filter order is
+    update, forget, output). h0 (N, H) or None (zeros) is the state c before the first
+    step -> hs (T, N, H). Bidirectional modes are a forward and a reversed op.
+    """
+    check_qrnn(gates.shape, None if h0 is None else h0.shape, pooling)
+    T, N, GH = gates.shape
+    H = GH // len(QRNN_GATES[pooling])
+    hs, cs = np.empty((T, N, H), gates.dtype), np.empty((T, N, H), gates.dtype)
+    c = np.zeros((N, H), gates.dtype) if h0 is None else h0
+    for t in steps(T, reverse):
+        z, f = gates[t][:, :H], gates[t][:, H:2 * H]
+        i = gates[t][:, 3 * H:] if pooling == "ifo" else 1 - f
+        c = f * c + i * z
+        cs[t] = c
+        hs[t] = c if pooling == "f" else gates[t][:, 2 * H:3 * H] * c
+    return hs, (gates, h0, cs, pooling, reverse)
+
+
+def qrnn_backward(dhs, saved):
+    """BPTT of qrnn_forward: in reverse processing order, dc_next = 0 after the last step,
+
+        dc = dhs[t] * o + dc_next        (o = 1 for f-pooling)
+        dz = dc * i,  df = dc * (c_{t-1} - z) [f, fo]  or  dc * c_{t-1} [ifo],
+        di = dc * z,  do = dhs[t] * c_t,  dc_next = dc * f
+
+    (for f and fo pooling i = 1 - f). Returns (dgates, dh0) (dh0 None when h0 was None).
+    """
+    gates, h0, cs, pooling, reverse = saved
+    H = cs.shape[2]
+    cprev = previous_states(cs, h0, reverse)
+    dgates = np.zeros_like(gates)
+    dc_next = np.zeros_like(cs[0])
+    for t in reversed(steps(len(gates), reverse)):
+        z, f = gates[t][:, :H], gates[t][:, H:2 * H]
+        o = 1 if pooling == "f" else gates[t][:, 2 * H:3 * H]
+        dc = dhs[t] * o + dc_next
+        if pooling == "ifo":
+            i = gates[t][:, 3 * H:]
+            dgates[t][:, :H], dgates[t][:, H:2 * H] = dc * i, dc * cprev[t]
+            dgates[t][:, 3 * H:] = dc * z
+        else:
+            dgates[t][:, :H], dgates[t][:, H:2 * H] = dc * (1 - f), dc * (cprev[t] - z)
+        if pooling != "f":
+            dgates[t][:, 2 * H:3 * H] = dhs[t] * cs[t]
+        dc_next = dc * f
+    return dgates, (None if h0 is None else dc_next)
+
+
 SPECS = [
     OpSpec("rnn", "recurrent", rnn_forward, rnn_backward, kinks=(0.0,), layout="TNI"),
     OpSpec("lstm", "recurrent", lstm_forward, lstm_backward, layout="TNI"),
     OpSpec("gru", "recurrent", gru_forward, gru_backward, layout="TNI"),
+    OpSpec("indrnn", "recurrent", indrnn_forward, indrnn_backward, kinks=(0.0,),
+           layout="TNI"),
+    OpSpec("qrnn", "recurrent", qrnn_forward, qrnn_backward, layout="TNI"),
 ]

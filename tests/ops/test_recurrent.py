@@ -1,5 +1,5 @@
 """Recurrent family beyond the generic contract of test_generic.py: the cell equations
-checked by hand on one step, the state semantics (reverse, absent initial state,
+checked by hand on one or two steps, the state semantics (reverse, absent initial state,
 continuing a sequence from its last state, the IRNN carry), benchmark-sized steps,
 float64 agreement, and the errors (raised before any kernel runs)
 on every backend, the reference included.
@@ -26,6 +26,26 @@ def weights(op, T, N, I, H, seed=0, scale=1.0):
     G = GATES[op]
     return (rng.normal(size=(T, N, I)), rng.normal(size=(G * H, I)) * scale / np.sqrt(I),
             rng.normal(size=(G * H, H)) * scale / np.sqrt(H), rng.normal(size=G * H) * 0.3)
+
+
+def inputs(op, T, N, I, H, seed=0):
+    """The non-state positional inputs of ``op``: (x, w, u, b), or (gates,) for qrnn."""
+    rng = np.random.default_rng(seed)
+    if op == "indrnn":
+        return (rng.normal(size=(T, N, I)), rng.normal(size=(H, I)) / np.sqrt(I),
+                rng.uniform(-0.9, 0.9, H), rng.normal(size=H) * 0.3)
+    if op == "qrnn":                                  # fo pooling: [z, f, o]
+        return (np.concatenate([rng.uniform(-1, 1, (T, N, H)),
+                                rng.uniform(0.1, 0.9, (T, N, 2 * H))], axis=2),)
+    return weights(op, T, N, I, H, seed)
+
+
+def n_states(op):
+    return 2 if op == "lstm" else 1
+
+
+def params_of(op):
+    return {"pooling": "fo"} if op == "qrnn" else {}
 
 
 def run(be, op, *args, **params):
@@ -83,47 +103,79 @@ def test_rnn_one_step_by_hand(any_backend, activation):
 
 
 # ---------------------------------------------------------------- state semantics
-@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+ALL_OPS = ["rnn", "lstm", "gru", "indrnn", "qrnn"]
+
+
+@pytest.mark.parametrize("op", ALL_OPS)
 def test_reverse_is_the_forward_pass_of_the_flipped_sequence(any_backend, op):
-    x, w, u, b = weights(op, 6, 2, 3, 5, seed=7)
-    back, _ = run(any_backend, op, x, w, u, b, reverse=True)
-    fwd, _ = run(any_backend, op, x[::-1].copy(), w, u, b)
+    x, *rest = inputs(op, 6, 2, 3, 5, seed=7)
+    back, _ = run(any_backend, op, x, *rest, reverse=True, **params_of(op))
+    fwd, _ = run(any_backend, op, x[::-1].copy(), *rest, **params_of(op))
     for o_back, o_fwd in zip(back, fwd):
         np.testing.assert_allclose(o_back, o_fwd[::-1], rtol=tol(any_backend),
                                    atol=tol(any_backend))
 
 
-@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("op", ALL_OPS)
 @pytest.mark.parametrize("reverse", [False, True])
 def test_absent_initial_state_is_zeros_and_has_no_gradient(any_backend, op, reverse):
     T, N, H = 4, 3, 7
-    x, w, u, b = weights(op, T, N, 2, H, seed=8)
-    zeros = [np.zeros((N, H))] * (2 if op == "lstm" else 1)
+    args = inputs(op, T, N, 2, H, seed=8)
+    k = len(args)
+    zeros = [np.zeros((N, H))] * n_states(op)
     be = any_backend
     d = np.random.default_rng(9).normal(size=(T, N, H))
     douts = (be.asarray(d), be.asarray(d)) if op == "lstm" else be.asarray(d)
-    outs0, saved0 = run(be, op, x, w, u, b, reverse=reverse)
-    outs1, saved1 = run(be, op, x, w, u, b, *zeros, reverse=reverse)
+    outs0, saved0 = run(be, op, *args, reverse=reverse, **params_of(op))
+    outs1, saved1 = run(be, op, *args, *zeros, reverse=reverse, **params_of(op))
     for a, c in zip(outs0, outs1):
         np.testing.assert_array_equal(a, c)
     g0 = be.op(op + ".backward")(douts, saved0)
     g1 = be.op(op + ".backward")(douts, saved1)
-    assert all(g is None for g in g0[4:]) and all(g is not None for g in g1[4:])
-    for a, c in zip(g0[:4], g1[:4]):
+    assert all(g is None for g in g0[k:]) and all(g is not None for g in g1[k:])
+    for a, c in zip(g0[:k], g1[:k]):
         np.testing.assert_allclose(be.to_host(a), be.to_host(c), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru", "indrnn"])
 def test_a_sequence_continues_from_its_last_state(any_backend, op):
-    """Running steps 0..3 then 4..6 from the state after step 3 equals one run of 0..6."""
-    x, w, u, b = weights(op, 7, 2, 3, 5, seed=10)
-    whole, _ = run(any_backend, op, x, w, u, b)
-    first, _ = run(any_backend, op, x[:4].copy(), w, u, b)
+    """Running steps 0..3 then 4..6 from the state after step 3 equals one run of 0..6
+    (qrnn: its state is c, not the output; see test_qrnn_pooling_by_hand)."""
+    x, *rest = inputs(op, 7, 2, 3, 5, seed=10)
+    whole, _ = run(any_backend, op, x, *rest)
+    first, _ = run(any_backend, op, x[:4].copy(), *rest)
     state = [o[-1] for o in first]              # h (and c) after step 3
-    second, _ = run(any_backend, op, x[4:].copy(), w, u, b, *state)
+    second, _ = run(any_backend, op, x[4:].copy(), *rest, *state)
     for k, o in enumerate(whole):
         np.testing.assert_allclose(o, np.concatenate([first[k], second[k]]),
                                    rtol=tol(any_backend), atol=tol(any_backend))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_indrnn_two_steps_by_hand(any_backend, activation):
+    x, w, u, b = inputs("indrnn", 2, 3, 4, 5, seed=16)
+    h0 = np.random.default_rng(17).normal(size=(3, 5))
+    act = {"relu": lambda z: np.maximum(z, 0), "sigmoid": sig, "tanh": np.tanh}[activation]
+    h1 = act(x[0] @ w.T + u * h0 + b)
+    h2 = act(x[1] @ w.T + u * h1 + b)
+    (hs,), _ = run(any_backend, "indrnn", x, w, u, b, h0, activation=activation)
+    np.testing.assert_allclose(hs, np.stack([h1, h2]), rtol=tol(any_backend),
+                               atol=tol(any_backend))
+
+
+@pytest.mark.parametrize("pooling", ["f", "fo", "ifo"])
+def test_qrnn_pooling_by_hand(any_backend, pooling):
+    rng = np.random.default_rng(18)
+    N, H = 2, 3
+    z, f, o, i = (rng.uniform(-1, 1, (2, N, H)),) + tuple(rng.uniform(0.1, 0.9, (3, 2, N, H)))
+    c0 = rng.normal(size=(N, H))
+    gates = np.concatenate({"f": [z, f], "fo": [z, f, o], "ifo": [z, f, o, i]}[pooling], 2)
+    ig = i if pooling == "ifo" else 1 - f
+    c1 = f[0] * c0 + ig[0] * z[0]
+    c2 = f[1] * c1 + ig[1] * z[1]
+    want = np.stack([c1, c2]) if pooling == "f" else o * np.stack([c1, c2])
+    (hs,), _ = run(any_backend, "qrnn", gates, c0, pooling=pooling)
+    np.testing.assert_allclose(hs, want, rtol=tol(any_backend), atol=tol(any_backend))
 
 
 def test_irnn_identity_recurrence_carries_the_state(any_backend):
@@ -157,14 +209,15 @@ def test_large_steps(backend, op):
                           {"reverse": True})
 
 
-@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("op", ALL_OPS)
 def test_cpu_float64_matches_reference(op):
-    x, w, u, b = weights(op, 9, 3, 4, 7, seed=14)
     h0 = np.random.default_rng(15).normal(size=(3, 7))
-    args = (x, w, u, b, h0) + ((h0 * 0.5,) if op == "lstm" else ())
-    _, grads = assert_matches_reference(make_backend("cpu", np.float64), op, args,
-                                           {"reverse": True}, dtype=np.float64,
-                                           rtol=1e-10, atol=1e-11)
+    args = inputs(op, 9, 3, 4, 7, seed=14) + (h0,) + ((h0 * 0.5,) if op == "lstm" else ())
+    params = {"reverse": True, **params_of(op)}
+    if op == "indrnn":
+        params["activation"] = "tanh"
+    _, grads = assert_matches_reference(make_backend("cpu", np.float64), op, args, params,
+                                        dtype=np.float64, rtol=1e-10, atol=1e-11)
     assert len(grads) == len(args) and all(g is not None for g in grads)
 
 
@@ -183,6 +236,31 @@ BAD = [
     ("lstm", dict(c0=(2, 5)), ShapeError, r"lstm: the initial state c0 must have shape"),
     ("gru", dict(h0=(2, 4, 1)), ShapeError, r"gru: the initial state h0"),
 ]
+BAD_ELEMENTWISE = [
+    ("indrnn", [(4, 2, 3), (0, 3), (0,), (0,)], {}, ShapeError,
+     r"indrnn: the hidden size must be >= 1"),
+    ("indrnn", [(4, 2), (5, 2), (5,), (5,)], {}, ShapeError,
+     r"indrnn: x must be a time-major sequence"),
+    ("indrnn", [(4, 2, 3), (5, 3), (5, 5), (5,)], {}, ShapeError,
+     r"indrnn: u must have shape \(5,\) \(one value per hidden unit\)"),
+    ("indrnn", [(4, 2, 3), (5, 3), (5,), (5,), (2, 4)], {}, ShapeError,
+     r"indrnn: the initial state h0 must have shape \(2, 5\)"),
+    ("indrnn", [(4, 2, 3), (5, 3), (5,), (5,)], {"activation": "elu"}, ParameterError,
+     r"indrnn: activation must be one of"),
+    ("qrnn", [(4, 2, 7)], {"pooling": "fo"}, ShapeError,
+     r"qrnn: fo-pooling needs gates of shape \(T, N, 3\*H\)"),
+    ("qrnn", [(4, 2, 6), (2, 3)], {"pooling": "fo"}, ShapeError,
+     r"qrnn: the initial state h0 must have shape \(2, 2\)"),
+    ("qrnn", [(4, 6)], {}, ShapeError, r"qrnn: gates must be a time-major sequence"),
+    ("qrnn", [(4, 2, 6)], {"pooling": "io"}, ParameterError, r"qrnn: pooling must be one of"),
+]
+
+
+@pytest.mark.parametrize("op,shapes,params,error,message", BAD_ELEMENTWISE)
+def test_elementwise_cells_bad_input(any_backend, op, shapes, params, error, message):
+    args = [any_backend.asarray(np.zeros(s)) for s in shapes]
+    with pytest.raises(error, match=message):
+        any_backend.op(op + ".forward")(*args, **params)
 
 
 def _bad_args(op, x=(4, 2, 3), H=4, w=None, u=None, b=None, h0=None, c0=None):

@@ -15,7 +15,8 @@ from refnn._ext import dense as _dense
 from refnn._ext import recurrent as _k
 from refnn.backends.cpu._common import float_input
 from refnn.errors import ShapeError
-from refnn.ops.recurrent import check_activation, check_sequence
+from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
+                                  check_indrnn, check_qrnn, check_sequence)
 
 
 def _inputs(op, x, w, u, b, h0=None, c0=None):
@@ -50,6 +51,20 @@ def _douts(op, d, what, shape, dtype):
     return d
 
 
+def _input_grads(dz, x, w):
+    """dx = dz w, dw = dz^T x (one GEMM each over all T*N rows) and db = column sums."""
+    T, N, I = x.shape
+    GH = dz.shape[2]
+    dz2 = dz.reshape(T * N, GH)
+    dx = np.empty_like(x)
+    _dense.gemm(dz2, w, dx.reshape(T * N, I), 1.0, 0.0)
+    dw = np.empty_like(w)
+    _dense.gemm(dz2.T, x.reshape(T * N, I), dw, 1.0, 0.0)
+    db = np.empty(GH, x.dtype)
+    _dense.col_sum(dz2, db, 1)     # one thread: see refnn/_ext/recurrent.pyx on threads
+    return dx, dw, db
+
+
 def _weight_grads(dz, x, w, hs, h0, reverse, rh=None):
     """dx, dw, du, db from the pre-activation gradients dz (T, N, G*H) of every step.
 
@@ -60,13 +75,7 @@ def _weight_grads(dz, x, w, hs, h0, reverse, rh=None):
     T, N, I = x.shape
     H = hs.shape[2]
     GH = dz.shape[2]
-    dz2 = dz.reshape(T * N, GH)
-    dx = np.empty_like(x)
-    _dense.gemm(dz2, w, dx.reshape(T * N, I), 1.0, 0.0)
-    dw = np.empty_like(w)
-    _dense.gemm(dz2.T, x.reshape(T * N, I), dw, 1.0, 0.0)
-    db = np.empty(GH, x.dtype)
-    _dense.col_sum(dz2, db, 1)     # one thread: see refnn/_ext/recurrent.pyx on threads
+    dx, dw, db = _input_grads(dz, x, w)
     du = np.zeros((GH, H), x.dtype)
     rows = GH if rh is None else GH - H          # gru: the z, r rows only
     dzr = dz if rh is None else np.ascontiguousarray(dz[:, :, :rows])
@@ -156,3 +165,56 @@ def gru_backward(dhs, saved):
                     scratch[1], reverse)
     return (*_weight_grads(dz, x, w, hs, h0, reverse, rh), None if h0 is None else dh)
 
+
+
+# -------------------------------------------------------------------------- indrnn
+def indrnn_forward(x, w, u, b, h0=None, activation="relu", reverse=False):
+    """hs = indrnn(x) (refnn.ops.recurrent.indrnn_forward): projection GEMM, then the
+    elementwise recurrence."""
+    x = float_input("indrnn", "x", x)
+    w, u, b = (float_input("indrnn", n, a, x.dtype) for n, a in (("w", w), ("u", u),
+                                                                 ("b", b)))
+    h0 = None if h0 is None else float_input("indrnn", "h0", h0, x.dtype)
+    T, N, I, H = check_indrnn(x.shape, w.shape, u.shape, b.shape,
+                              None if h0 is None else h0.shape, activation)
+    act = INDRNN_ACTIVATIONS.index(activation)
+    hs = _projection(x, w, b)
+    _k.indrnn_forward(hs, u, _state(h0, N, H, x.dtype), act, bool(reverse))
+    return hs, (x, w, u, h0, hs, act, bool(reverse))
+
+
+def indrnn_backward(dhs, saved):
+    """(dx, dw, du, db, dh0) of indrnn (refnn.ops.recurrent.indrnn_backward)."""
+    x, w, u, h0, hs, act, reverse = saved
+    dhs = _douts("indrnn", dhs, "dhs", hs.shape, hs.dtype)
+    N, H = hs.shape[1:]
+    dz = np.empty_like(hs)
+    dh = np.zeros((N, H), hs.dtype)
+    du = np.zeros(H, hs.dtype)
+    _k.indrnn_backward(dhs, hs, _state(h0, N, H, hs.dtype), u, dz, dh, du, act, reverse)
+    dx, dw, db = _input_grads(dz, x, w)
+    return dx, dw, du, db, (None if h0 is None else dh)
+
+
+# ---------------------------------------------------------------------------- qrnn
+def qrnn_forward(gates, h0=None, pooling="f", reverse=False):
+    """hs = qrnn pooling of gates (refnn.ops.recurrent.qrnn_forward)."""
+    gates = float_input("qrnn", "gates", gates)
+    h0 = None if h0 is None else float_input("qrnn", "h0", h0, gates.dtype)
+    T, N, H = check_qrnn(gates.shape, None if h0 is None else h0.shape, pooling)
+    hs = np.empty((T, N, H), gates.dtype)
+    cs = np.empty((T, N, H), gates.dtype)
+    G = len(QRNN_GATES[pooling])
+    _k.qrnn_forward(gates, _state(h0, N, H, gates.dtype), hs, cs, G, bool(reverse))
+    return hs, (gates, h0, cs, G, bool(reverse))
+
+
+def qrnn_backward(dhs, saved):
+    """(dgates, dh0) of the qrnn pooling (refnn.ops.recurrent.qrnn_backward)."""
+    gates, h0, cs, G, reverse = saved
+    dhs = _douts("qrnn", dhs, "dhs", cs.shape, cs.dtype)
+    N, H = cs.shape[1:]
+    dg = np.empty_like(gates)
+    dc = np.zeros((N, H), cs.dtype)
+    _k.qrnn_backward(dhs, gates, cs, _state(h0, N, H, cs.dtype), dg, dc, G, reverse)
+    return dg, (None if h0 is None else dc)

@@ -25,6 +25,7 @@ from refnn.backends.base import Backend, BackendError
 from refnn.backends.opencl import _pocl, _programs, activation, dense, loss, optim
 from refnn.backends.opencl import pool
 from refnn.backends.opencl import conv
+from refnn.backends.opencl import recurrent
 from refnn.backends.opencl import norm
 from refnn.backends.opencl import channelwise
 from refnn.backends.opencl import embedding, sequence
@@ -96,6 +97,17 @@ KERNELS = {
     "channelwise_conv2d.backward": channelwise.channelwise_conv2d_backward,
     "time_conv.forward": channelwise.time_conv_forward,
     "time_conv.backward": channelwise.time_conv_backward,
+    # --- recurrent (time-major (T, N, I))
+    "rnn.forward": recurrent.rnn_forward,
+    "rnn.backward": recurrent.rnn_backward,
+    "lstm.forward": recurrent.lstm_forward,
+    "lstm.backward": recurrent.lstm_backward,
+    "gru.forward": recurrent.gru_forward,
+    "gru.backward": recurrent.gru_backward,
+    "indrnn.forward": recurrent.indrnn_forward,
+    "indrnn.backward": recurrent.indrnn_backward,
+    "qrnn.forward": recurrent.qrnn_forward,
+    "qrnn.backward": recurrent.qrnn_backward,
     # --- conv
     "conv2d.forward": conv.conv2d_forward,
     "conv2d.backward": conv.conv2d_backward,

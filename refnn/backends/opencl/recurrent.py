@@ -14,7 +14,8 @@ import numpy as np
 from refnn.backends.opencl import dense
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d
 from refnn.errors import ShapeError
-from refnn.ops.recurrent import check_activation, check_sequence
+from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
+                                  check_indrnn, check_qrnn, check_sequence)
 
 
 def _dev(be, op, what, a):
@@ -64,6 +65,25 @@ def _launch(be, name, n, *args):
     be.kernel("recurrent", name)(be.queue, global_1d(n), (LOCAL_1D,), *args)
 
 
+def _col_sum(be, a2, out=None):
+    """Column sums of a 2-D device array (dense.cl's col_sum)."""
+    R, C = a2.shape
+    out = be.empty((C,)) if out is None else out
+    be.kernel("dense", "col_sum")(be.queue, global_1d(C), (LOCAL_1D,), a2.data, out.data,
+                                  np.uint32(R), np.uint32(C))
+    return out
+
+
+def _input_grads(be, dz, x, w):
+    """dx = dz w, dw = dz^T x (one GEMM each over all T*N rows), db = column sums."""
+    T, N, I = x.shape
+    dz2 = dz.reshape(T * N, dz.shape[2])
+    dx = be.empty(x.shape)
+    dense.gemm(be, dz2, w, dx.reshape(T * N, I))
+    dw = dense.gemm(be, dz2.T, x.reshape(T * N, I))
+    return dx, dw, _col_sum(be, dz2)
+
+
 def _weight_grads(be, dz, x, w, hs, h0, reverse, rh=None):
     """dx, dw, du, db from dz (T, N, G*H); du as in refnn.backends.cpu.recurrent (the
     previous states are hs shifted by one step, h0 first; the gru's n rows use rh)."""
@@ -71,12 +91,7 @@ def _weight_grads(be, dz, x, w, hs, h0, reverse, rh=None):
     H = hs.shape[2]
     GH = dz.shape[2]
     dz2 = dz.reshape(T * N, GH)
-    dx = be.empty(x.shape)
-    dense.gemm(be, dz2, w, dx.reshape(T * N, I))
-    dw = dense.gemm(be, dz2.T, x.reshape(T * N, I))
-    db = be.empty((GH,))
-    be.kernel("dense", "col_sum")(be.queue, global_1d(GH), (LOCAL_1D,), dz2.data, db.data,
-                                  np.uint32(T * N), np.uint32(GH))
+    dx, dw, db = _input_grads(be, dz, x, w)
     du = be.zeros((GH, H))
     rows = GH if rh is None else GH - H
     first, rest, prev = ((T - 1, slice(0, T - 1), slice(1, T)) if reverse
@@ -191,3 +206,60 @@ def gru_backward(be, dhs, saved):
                 hs.data, dz.data, dh.data, np.uint32(t), np.int32(tp), *dims)
         dense.gemm(be, dz[t][:, :2 * H], u[:2 * H], dh, beta=1.0)
     return (*_weight_grads(be, dz, x, w, hs, h0, reverse, rh), None if h0 is None else dh)
+
+
+# -------------------------------------------------------------------------- indrnn
+def indrnn_forward(be, x, w, u, b, h0=None, activation="relu", reverse=False):
+    """hs = indrnn(x) (refnn.ops.recurrent.indrnn_forward): the projection GEMM, then one
+    launch for the whole elementwise recurrence."""
+    x, w, u, b = (_dev(be, "indrnn", n, a) for n, a in (("x", x), ("w", w), ("u", u),
+                                                          ("b", b)))
+    h0 = None if h0 is None else _dev(be, "indrnn", "h0", h0)
+    T, N, I, H = check_indrnn(x.shape, w.shape, u.shape, b.shape,
+                              None if h0 is None else h0.shape, activation)
+    act = np.int32(INDRNN_ACTIVATIONS.index(activation))
+    pre = _projection(be, x, w, b)
+    hs = be.empty((T, N, H))
+    first = _state(be, h0, N, H)
+    _launch(be, "indrnn_forward", N * H, pre.data, u.data, first.data, hs.data,
+            np.uint32(T), np.uint32(N * H), np.uint32(H), act, np.int32(bool(reverse)))
+    return hs, (x, w, u, h0, first, hs, act, bool(reverse))
+
+
+def indrnn_backward(be, dhs, saved):
+    """(dx, dw, du, db, dh0) of indrnn (refnn.ops.recurrent.indrnn_backward)."""
+    x, w, u, h0, first, hs, act, reverse = saved
+    dhs = _douts(be, "indrnn", dhs, "dhs", hs.shape)
+    T, N, H = hs.shape
+    dz = be.empty(hs.shape)
+    dh, du_part = be.empty((N, H)), be.empty((N, H))
+    _launch(be, "indrnn_backward", N * H, dhs.data, hs.data, first.data, u.data, dz.data,
+            dh.data, du_part.data, np.uint32(T), np.uint32(N * H), np.uint32(H), act,
+            np.int32(reverse))
+    dx, dw, db = _input_grads(be, dz, x, w)
+    return dx, dw, _col_sum(be, du_part), db, (None if h0 is None else dh)
+
+
+# ---------------------------------------------------------------------------- qrnn
+def qrnn_forward(be, gates, h0=None, pooling="f", reverse=False):
+    """hs = qrnn pooling of gates (refnn.ops.recurrent.qrnn_forward), one launch."""
+    gates = _dev(be, "qrnn", "gates", gates)
+    h0 = None if h0 is None else _dev(be, "qrnn", "h0", h0)
+    T, N, H = check_qrnn(gates.shape, None if h0 is None else h0.shape, pooling)
+    G = np.int32(len(QRNN_GATES[pooling]))
+    hs, cs = be.empty((T, N, H)), be.empty((T, N, H))
+    first = _state(be, h0, N, H)
+    _launch(be, "qrnn_forward", N * H, gates.data, first.data, hs.data, cs.data,
+            np.uint32(T), np.uint32(N), np.uint32(H), G, np.int32(bool(reverse)))
+    return hs, (gates, h0, first, cs, G, bool(reverse))
+
+
+def qrnn_backward(be, dhs, saved):
+    """(dgates, dh0) of the qrnn pooling (refnn.ops.recurrent.qrnn_backward)."""
+    gates, h0, first, cs, G, reverse = saved
+    dhs = _douts(be, "qrnn", dhs, "dhs", cs.shape)
+    T, N, H = cs.shape
+    dg, dh = be.empty(gates.shape), be.empty((N, H))
+    _launch(be, "qrnn_backward", N * H, dhs.data, gates.data, cs.data, first.data, dg.data,
+            dh.data, np.uint32(T), np.uint32(N), np.uint32(H), G, np.int32(reverse))
+    return dg, (None if h0 is None else dh)

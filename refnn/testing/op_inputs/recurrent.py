@@ -1,5 +1,6 @@
 """Input strategies for the recurrent family: x (T, N, I), w (G*H, I), u (G*H, H), b (G*H,)
-and the optional initial states h0 (and c0 for the lstm), drawn present or absent.
+and the optional initial states h0 (and c0 for the lstm), drawn present or absent;
+indrnn's vector u (H,); the qrnn pooling's gates (T, N, G*H) for f, fo and ifo pooling.
 
 Sequence lengths from 1 (and now and then long: 17 or 30 steps, where BPTT carries a
 gradient through many products), batch from 1, hidden sizes that do not divide an
@@ -15,7 +16,7 @@ derivative's step of 0 has probability ~1e-6 per element).
 import numpy as np
 from hypothesis import strategies as st
 
-from refnn.ops.recurrent import GATES
+from refnn.ops.recurrent import GATES, INDRNN_ACTIVATIONS, QRNN_GATES
 from refnn.testing import strategies as rst
 
 HIDDEN = (1, 2, 3, 5, 7, 13, 17)
@@ -56,8 +57,46 @@ def _recurrent(draw, op):
     return args, params
 
 
+@st.composite
+def _indrnn(draw):
+    T = draw(_lengths(), "T")
+    N = draw(st.integers(1, 3), "batch")
+    I = draw(st.integers(1, 5), "input size")
+    H = draw(st.sampled_from(HIDDEN), "hidden size")
+    activation = draw(st.sampled_from(INDRNN_ACTIVATIONS), "activation")
+    given = draw(st.booleans(), "h0 given")
+    shapes = [((T, N, I), 1.0), ((H, I), 1 / np.sqrt(I)), ((H,), 0.9), ((H,), 0.5),
+              ((N, H), 1.0)]
+    if activation == "relu":             # kinks: values from a seed (module docstring)
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), "seed"))
+        arrays = [rng.uniform(-1, 1, s) * scale for s, scale in shapes]
+    else:
+        elements = st.floats(-1, 1, allow_nan=False, allow_infinity=False, width=32)
+        arrays = [draw(rst.arrays(s, elements)) * scale for s, scale in shapes]
+    args = tuple(arrays[:4]) + ((arrays[4],) if given else ())
+    return args, {"activation": activation, "reverse": draw(st.booleans(), "reverse")}
+
+
+@st.composite
+def _qrnn(draw):
+    T = draw(_lengths(), "T")
+    N = draw(st.integers(1, 3), "batch")
+    H = draw(st.sampled_from(HIDDEN), "hidden size")
+    pooling = draw(st.sampled_from(sorted(QRNN_GATES)), "pooling")
+    G = len(QRNN_GATES[pooling])
+    z = draw(rst.arrays((T, N, H), st.floats(-1, 1, width=32)), "update gate z")
+    rest = draw(rst.arrays((T, N, (G - 1) * H), st.floats(0.0625, 0.9375, width=32)),
+                "sigmoid gates")
+    gates = np.concatenate([z, rest], axis=2)
+    h0 = draw(st.one_of(st.none(), rst.arrays((N, H), st.floats(-1, 1, width=32))), "h0")
+    args = (gates,) + (() if h0 is None else (h0,))
+    return args, {"pooling": pooling, "reverse": draw(st.booleans(), "reverse")}
+
+
 INPUTS = {
     "rnn": _recurrent("rnn"),
     "lstm": _recurrent("lstm"),
     "gru": _recurrent("gru"),
+    "indrnn": _indrnn(),
+    "qrnn": _qrnn(),
 }

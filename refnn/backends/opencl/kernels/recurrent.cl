@@ -161,3 +161,112 @@ __kernel void gru_backward_r(__global const real *drh, __global const real *dhcu
     dz[r + H] = drh[g] * hp * rr * ((real)1 - rr);
     dh[g] = dhcur[g] * gates[r] + drh[g] * rr;
 }
+
+/* indrnn and the qrnn pooling are elementwise in time: every (n, j) has its own
+ * recurrence, so one launch runs the whole sequence, one work-item per (n, j) looping
+ * over the steps in processing order (k-th step: t = reverse ? T-1-k : k). NH = N*H. */
+
+/* act(z) for indrnn: 0 relu, 1 sigmoid, 2 tanh; and act' from h = act(z). */
+inline real ind_act(const real z, const int act)
+{
+    return act == 0 ? fmax(z, (real)0) : act == 1 ? sigm(z) : tanh(z);
+}
+inline real ind_dact(const real h, const int act)
+{
+    return act == 0 ? (h > (real)0 ? (real)1 : (real)0)
+         : act == 1 ? h * ((real)1 - h) : (real)1 - h * h;
+}
+
+/* indrnn forward: hs[t] = act(pre[t] + u * h_prev), pre = x_t w^T + b (host GEMM). */
+__kernel void indrnn_forward(__global const real *pre, __global const real *u,
+                             __global const real *h0, __global real *hs, const uint T,
+                             const uint NH, const uint H, const int act, const int reverse)
+{
+    const uint g = get_global_id(0);
+    if (g >= NH) return;
+    const real uj = u[g % H];
+    real h = h0[g];
+    for (uint k = 0; k < T; ++k) {
+        const size_t i = (size_t)(reverse ? T - 1 - k : k) * NH + g;
+        h = ind_act(pre[i] + uj * h, act);
+        hs[i] = h;
+    }
+}
+
+/* indrnn BPTT (refnn.ops.recurrent.indrnn_backward), steps in reverse processing order:
+ * dz[t] = (dhs[t] + dh) act', dh = dz u; dh0[g] = the final dh, du_part[g] = sum_t dz h_prev
+ * (the host sums du_part over the batch). */
+__kernel void indrnn_backward(__global const real *dhs, __global const real *hs,
+                              __global const real *h0, __global const real *u,
+                              __global real *dz, __global real *dh0,
+                              __global real *du_part, const uint T, const uint NH,
+                              const uint H, const int act, const int reverse)
+{
+    const uint g = get_global_id(0);
+    if (g >= NH) return;
+    const real uj = u[g % H];
+    real dh = 0, du = 0;
+    for (uint k = T; k-- > 0;) {
+        const size_t i = (size_t)(reverse ? T - 1 - k : k) * NH + g;
+        const real hp = k == 0 ? h0[g] : hs[(size_t)(reverse ? T - k : k - 1) * NH + g];
+        const real d = (dhs[i] + dh) * ind_dact(hs[i], act);
+        dz[i] = d;
+        du += d * hp;
+        dh = d * uj;
+    }
+    dh0[g] = dh;
+    du_part[g] = du;
+}
+
+/* qrnn pooling forward (refnn.ops.recurrent.qrnn_forward), G gate blocks [z, f, (o), (i)]:
+ * c = f c_prev + (1 - f) z (G = 4: + i z); h = c (G = 2) or o c. */
+__kernel void qrnn_forward(__global const real *gates, __global const real *h0,
+                           __global real *hs, __global real *cs, const uint T, const uint N,
+                           const uint H, const int G, const int reverse)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    real c = h0[g];
+    for (uint k = 0; k < T; ++k) {
+        const uint t = reverse ? T - 1 - k : k;
+        __global const real *a = gates + ((size_t)t * N + n) * G * H + j;
+        const real f = a[H];
+        c = f * c + (G == 4 ? a[3 * H] : (real)1 - f) * a[0];
+        cs[(size_t)t * N * H + g] = c;
+        hs[(size_t)t * N * H + g] = G == 2 ? c : a[2 * H] * c;
+    }
+}
+
+/* qrnn pooling BPTT (refnn.ops.recurrent.qrnn_backward): dc = dhs o + dc_next;
+ * dz = dc (1 - f) [G = 4: dc i], df = dc (c_prev - z) [G = 4: dc c_prev], do = dhs c,
+ * di = dc z; dc_next = dc f; dh0[g] = the final dc_next. */
+__kernel void qrnn_backward(__global const real *dhs, __global const real *gates,
+                            __global const real *cs, __global const real *h0,
+                            __global real *dgates, __global real *dh0, const uint T,
+                            const uint N, const uint H, const int G, const int reverse)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    real dc = 0;
+    for (uint k = T; k-- > 0;) {
+        const uint t = reverse ? T - 1 - k : k;
+        const size_t o = ((size_t)t * N + n) * G * H + j, i = (size_t)t * N * H + g;
+        __global const real *a = gates + o;
+        __global real *d = dgates + o;
+        const real cp = k == 0 ? h0[g] : cs[(size_t)(reverse ? T - k : k - 1) * N * H + g];
+        const real dcur = G == 2 ? dhs[i] + dc : dhs[i] * a[2 * H] + dc;
+        if (G > 2) d[2 * H] = dhs[i] * cs[i];
+        if (G == 4) {
+            d[0] = dcur * a[3 * H];
+            d[H] = dcur * cp;
+            d[3 * H] = dcur * a[0];
+        } else {
+            d[0] = dcur * ((real)1 - a[H]);
+            d[H] = dcur * (cp - a[0]);
+        }
+        dc = dcur * a[H];
+    }
+    dh0[g] = dc;
+}
