@@ -271,3 +271,170 @@ def test_bad_input_names_the_layer(engine):
         run(m=(1, 1, 1, 1, 5, 1, 3 + 1))
     out = run(m=(1, 1, 1, 1, 3, 1, 5))["out"]
     assert tuple(out.shape) == (1, 2, 3, 1, 1, 1, 4)
+
+
+# ------------------------------------------------------------------ AttentionDecoder
+def _sig(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _softmax(a):
+    e = np.exp(a - a.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _decoder_oracle(X, y0, p, score, L):
+    """NeoML's attention decoder equations in float64 (X (T, N, C), y0 (N, O)); p holds the
+    layer's parameters, the GRU block in the gru op's rows (z = 1 - u, r, n)."""
+    T, N, C = X.shape
+    H = p["p_w"].shape[0]
+    Xn = X.transpose(1, 0, 2)                                     # (N, T, C)
+    P = Xn @ p["p_w"].T + p["p_b"]
+    s, y, outs = np.tanh(X[0] @ p["i_w"].T), y0, []
+    w, u, b = p["gru_w"], p["gru_u"], p["gru_b"]
+    for _ in range(L):
+        if score == "additive":
+            h = s @ p["s_w"].T
+            sc = np.tanh(P + h[:, None, :]) @ p["score_w"]
+        else:
+            sc = np.einsum("ntc,nc->nt", P, s)
+        c = np.einsum("nt,ntc->nc", _softmax(sc), Xn)
+        xt = np.concatenate([c, y], axis=1)
+        upd = _sig(-(xt @ w[:H].T + s @ u[:H].T + b[:H]))        # NeoML's update gate
+        r = _sig(xt @ w[H:2 * H].T + s @ u[H:2 * H].T + b[H:2 * H])
+        m = np.tanh(xt @ w[2 * H:].T + (r * s) @ u[2 * H:].T + b[2 * H:])
+        y = _softmax(xt @ p["o_wx"].T + s @ p["o_ws"].T + p["o_b"])
+        s = upd * m + (1 - upd) * s
+        outs.append(y)
+    return np.stack(outs)
+
+
+def _decoder(engine, score, T=5, N=2, C=4, H=3, O=3, L=4, seed=0):
+    rng = np.random.default_rng(seed)
+    dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(2))
+    x, y0 = neoml.Dnn.Source(dnn, "x"), neoml.Dnn.Source(dnn, "y0")
+    dec = neoml.Dnn.AttentionDecoder([x, y0], score, H, O, L, name="dec")
+    neoml.Dnn.Sink(dec, name="out")
+    X = rng.normal(0, 1, (T, N, 1, 1, 1, 1, C)).astype(np.float32)
+    Y0 = rng.random((1, N, 1, 1, 1, 1, O)).astype(np.float32)
+    dnn.run({"x": _blob(engine, X), "y0": _blob(engine, Y0)})       # draws the weights
+    be = engine.backend
+    for k in list(dec._params):                                     # O(1) free terms too
+        if k.endswith("_b"):
+            dec._params[k] = be.asarray(rng.normal(0, 0.5, dec._params[k].shape)
+                                        .astype(np.float32))
+    return dnn, dec, X, Y0
+
+
+@pytest.mark.parametrize("score", ["additive", "dot_product"])
+def test_decoder_forward_matches_neoml_equations(engine, score):
+    dnn, dec, X, Y0 = _decoder(engine, score)
+    be = engine.backend
+    p = {k: be.to_host(v).astype(np.float64) for k, v in dec._params.items()}
+    got = dnn.run({"x": _blob(engine, X), "y0": _blob(engine, Y0)})["out"].asarray(
+        keep_dims=True)
+    want = _decoder_oracle(X[:, :, 0, 0, 0, 0].astype(float), Y0.reshape(2, 3).astype(float),
+                           p, score, 4)
+    assert got.shape == (4, 2, 1, 1, 1, 1, 3)
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("score", ["additive", "dot_product"])
+def test_decoder_backward_matches_numerical_gradient(engine, score):
+    """Input and weight gradients vs central differences of the float64 equations."""
+    dnn, dec, X, Y0 = _decoder(engine, score, seed=1)
+    be = engine.backend
+    p = {k: be.to_host(v).astype(np.float64) for k, v in dec._params.items()}
+    X64, y64 = X[:, :, 0, 0, 0, 0].astype(float), Y0.reshape(2, 3).astype(float)
+    dy = np.random.default_rng(2).normal(size=(4, 2, 3))
+
+    def loss(Xa=X64, **over):
+        return float((_decoder_oracle(Xa, y64, {**p, **over}, score, 4) * dy).sum())
+
+    def numerical(f, a, eps=1e-6):
+        g = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            a2 = a.copy()
+            a2[i] += eps
+            up = f(a2)
+            a2[i] -= 2 * eps
+            g[i] = (up - f(a2)) / (2 * eps)
+        return g
+
+    dec._grads.clear()
+    dec._forward(be, [be.asarray(X), be.asarray(Y0)], True)
+    dx, dy0 = dec._backward(be, [be.asarray(dy.reshape(4, 2, 1, 1, 1, 1, 3)
+                                            .astype(np.float32))], [True, True])
+    assert dy0 is None
+    np.testing.assert_allclose(be.to_host(dx).reshape(X64.shape),
+                               numerical(lambda a: loss(a), X64), rtol=5e-3, atol=5e-4)
+    names = ["p_w", "p_b", "i_w", "gru_w", "gru_u", "gru_b", "o_wx", "o_ws", "o_b"]
+    names += ["s_w", "score_w"] if score == "additive" else []
+    for k in names:
+        want = numerical(lambda a: loss(**{k: a}), p[k])
+        np.testing.assert_allclose(be.to_host(dec._grads[k]).reshape(want.shape), want,
+                                   rtol=5e-3, atol=5e-4, err_msg=k)
+
+
+def test_decoder_properties_special_character_and_errors(engine):
+    dnn = neoml.Dnn.Dnn(engine)
+    x, y0 = neoml.Dnn.Source(dnn, "x"), neoml.Dnn.Source(dnn, "y0")
+    with pytest.raises(ParameterError, match="AttentionDecoder 'd'.*score must be"):
+        neoml.Dnn.AttentionDecoder([x, y0], "cosine", 4, 3, 2, name="d")
+    with pytest.raises(ParameterError, match="AttentionDecoder 'd'.*hidden_size.*> 0.*0"):
+        neoml.Dnn.AttentionDecoder([x, y0], "additive", 0, 3, 2, name="d")
+    dec = neoml.Dnn.AttentionDecoder([x, y0], "additive", 4, 3, 2, name="dec")
+    assert (dec.score, dec.hidden_layer_size, dec.output_object_size, dec.output_seq_len) \
+        == ("additive", 4, 3, 2)
+    assert "gru" in dec.OPS and "additive_attention" in dec.OPS
+    neoml.Dnn.Sink(dec, name="out")
+    X = np.random.default_rng(0).normal(size=(3, 2, 1, 1, 1, 1, 5)).astype(np.float32)
+
+    def run(y0_shape, x=X):
+        y = np.full(y0_shape, 0.5, np.float32)
+        return dnn.run({"x": _blob(engine, x), "y0": _blob(engine, y)})["out"].asarray()
+
+    a = run((1, 1, 1, 1, 1, 1, 1))                   # one number for everything
+    b = run((1, 1, 1, 1, 1, 1, 3))                   # one object for every sequence
+    c = run((1, 2, 1, 1, 1, 1, 3))                   # one object per sequence
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(a, c, rtol=1e-6)
+    dec.output_seq_len = 5                           # keeps the weights
+    assert "p_w" in dec._params and run((1, 1, 1, 1, 1, 1, 1)).shape == (5, 2, 3)
+    dec.score = "dot_product"                        # NeoML rebuilds: weights drop
+    assert not dec._params and dec.score == "dot_product"
+    dec.hidden_layer_size, dec.output_object_size = 6, 2
+    assert (dec.hidden_layer_size, dec.output_object_size) == (6, 2)
+    assert run((1, 1, 1, 1, 1, 1, 1)).shape == (5, 2, 2)
+    with pytest.raises(ShapeError, match="AttentionDecoder 'dec'.*special character must "
+                                         "hold 1, output_object_size=2"):
+        run((1, 1, 1, 1, 1, 1, 3))
+    with pytest.raises(ShapeError, match="AttentionDecoder 'dec'.*object size.*5.*got 4"):
+        run((1, 1, 1, 1, 1, 1, 1), X[..., :4].copy())
+    with pytest.raises(ShapeError, match="AttentionDecoder 'dec'.*ListSize 1"):
+        run((1, 1, 1, 1, 1, 1, 1), np.zeros((3, 1, 2, 1, 1, 1, 5), np.float32))
+    be = engine.backend
+    with pytest.raises(ShapeError, match="AttentionDecoder 'dec'.*7-D blob"):
+        dec._forward(be, [be.asarray(np.zeros((3, 5), np.float32))] * 2, False)
+    with pytest.raises(ParameterError, match="AttentionDecoder 'dec'.*output_seq_len"):
+        dec.output_seq_len = 0
+
+
+def test_decoder_learns(engine):
+    """A few Adam steps lower a loss through the decoder (gradients reach every weight)."""
+    rng = np.random.default_rng(3)
+    dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(4))
+    x, y0, lab = (neoml.Dnn.Source(dnn, n) for n in ("x", "y0", "lab"))
+    dec = neoml.Dnn.AttentionDecoder([x, y0], "additive", 8, 3, 3, name="dec")
+    loss = neoml.Dnn.EuclideanLoss((dec, lab), name="loss")
+    dnn.solver = neoml.Dnn.AdaptiveGradient(dnn.math_engine, learning_rate=0.05)
+    target = np.zeros((3, 4, 1, 1, 1, 1, 3), np.float32)
+    target[..., 0] = 1
+    blobs = {"x": _blob(engine, rng.normal(size=(5, 4, 1, 1, 1, 1, 2)).astype(np.float32)),
+             "y0": _blob(engine, np.zeros((1, 1, 1, 1, 1, 1, 1), np.float32)),
+             "lab": _blob(engine, target)}
+    dnn.learn(blobs)
+    first = loss.last_loss
+    for _ in range(25):
+        dnn.learn(blobs)
+    assert loss.last_loss < 0.5 * first

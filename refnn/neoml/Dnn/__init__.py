@@ -31,7 +31,7 @@ from refnn.neoml.Dnn._recurrent import Lstm, Gru, Irnn
 from refnn.neoml.Dnn._sequence import SubSequence, ReverseSequence, SequenceSum, CumSum
 from refnn.neoml.Dnn._embedding import (
     MultichannelLookup, AccumulativeLookup, PositionalEmbedding, TiedEmbeddings)
-from refnn.neoml.Dnn._attention import MultiheadAttention
+from refnn.neoml.Dnn._attention import AttentionDecoder, MultiheadAttention
 
 #: every layer class of the facade (read by ``refnn coverage`` via their ``OPS``)
 LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, TransposedConv3D,
@@ -45,7 +45,7 @@ LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, Transposed
           Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel,
           Lstm, Gru, Irnn, SubSequence, ReverseSequence, SequenceSum, CumSum,
           MultichannelLookup, AccumulativeLookup, PositionalEmbedding, TiedEmbeddings,
-          MultiheadAttention)
+          MultiheadAttention, AttentionDecoder)
 
 __all__ = [c.__name__ for c in LAYERS] + [
     "Dnn", "Layer", "CustomLossCalculatorBase", "Initializer", "Xavier", "XavierUniform",

@@ -362,3 +362,292 @@ class MultiheadAttention(Layer):
             self._grads[name] += g
         else:
             self._grads[name] = g
+
+
+# ------------------------------------------------------------------ AttentionDecoder
+_SCORES = ("additive", "dot_product")
+
+
+class AttentionDecoder(Layer):
+    """``AttentionDecoder(input_layers, score, hidden_size, output_object_size,
+    output_seq_len, name=None)``: NeoML's attention decoder, a GRU-like recurrent cell
+    that reads the whole input sequence through attention at every output step.
+
+    Inputs: 0 -- the input sequence (T, BW, 1, H, W, D, C) (BatchLength = T steps of BW
+    sequences; objects of C' = H*W*D*C numbers); 1 -- the special character that starts
+    the output sequence: 1, output_object_size or BW * output_object_size numbers (one
+    value for everything, one object for every sequence, or one object per sequence).
+    Output: (output_seq_len, BW, 1, 1, 1, 1, output_object_size).
+
+    With X_j the input steps, P_j = X_j W_P^T + b_P (hidden_size), s_0 = tanh(X_0 W_I^T),
+    y_0 the special character, at each output step t (as NeoML's
+    CAttentionRecurrentLayer, whose update gate u weighs the NEW candidate):
+
+        score_j = w . tanh(P_j + s_{t-1} W_S^T)     (score="additive")
+        score_j = P_j . s_{t-1}                      (score="dot_product")
+        c = sum_j softmax_j(score)_j X_j             (the context: raw input steps)
+        r, u = sigmoid([c, y_{t-1}, s_{t-1}] W_G^T + b_G)          (reset, update)
+        m = tanh([c, y_{t-1}, r * s_{t-1}] W_M^T + b_M)
+        s_t = u * m + (1 - u) * s_{t-1}
+        y_t = softmax([c, y_{t-1}, s_{t-1}] W_O^T + b_O)            (the output object)
+
+    (y_t uses the state before the update, as in NeoML.) The cell is refnn's ``gru`` op
+    on x_t = [c, y_{t-1}] with z = 1 - u (its weights stored in the op's layout, rows
+    z, r, n); the attention is ``additive_attention`` or ``scaled_dot_attention`` (scale 1)
+    with the decoder state as the single query; the projections are ``linear``/``bias``,
+    the output ``softmax``. Concatenating [c, y] is two ``linear`` products with 0/1
+    selection matrices (there is no concat op on every engine).
+
+    Weights are drawn at the first run (the network's initializer, fan-in as NeoML's
+    FullyConnected layers; zero free terms) and kept in ``_params``; changing
+    ``score``, ``hidden_layer_size`` or ``output_object_size`` drops them (NeoML rebuilds
+    its inner layers), ``output_seq_len`` keeps them. Teacher forcing is not provided.
+    """
+
+    OPS = ("linear", "bias", "tanh", "split_heads", "additive_attention",
+           "scaled_dot_attention", "gru", "softmax")
+    N_INPUTS = (2, 2)
+
+    _TRANSIENT = Layer._TRANSIENT + ("_consts",)
+
+    def __init__(self, input_layers, score, hidden_size, output_object_size, output_seq_len,
+                 name=None):
+        where = f"AttentionDecoder {name!r}" if name else "AttentionDecoder"
+        self._score = self._check_score(where, score)
+        self._hidden = _positive_int(where, "hidden_size", hidden_size)
+        self._out_size = _positive_int(where, "output_object_size", output_object_size)
+        self._seq_len = _positive_int(where, "output_seq_len", output_seq_len)
+        self._saved = None
+        super().__init__(input_layers, name)
+
+    @staticmethod
+    def _check_score(where, score):
+        if score not in _SCORES:
+            raise ParameterError(f"{where}: score must be 'additive' or 'dot_product', "
+                                 f"got {score!r}")
+        return score
+
+    def _drop(self):
+        self._params.clear()
+        self._grads.clear()
+
+    @property
+    def score(self):
+        """The estimate function: 'additive' or 'dot_product'."""
+        return self._score
+
+    @score.setter
+    def score(self, v):
+        v = self._check_score(self._where(), v)
+        if v != self._score:
+            self._score = v
+            self._drop()
+
+    @property
+    def hidden_layer_size(self):
+        """The size of the hidden layer (the decoder state)."""
+        return self._hidden
+
+    @hidden_layer_size.setter
+    def hidden_layer_size(self, v):
+        self._hidden = _positive_int(self._where(), "hidden_layer_size", v)
+        self._drop()
+
+    hidden_size = hidden_layer_size
+
+    @property
+    def output_object_size(self):
+        """The number of channels of each output object."""
+        return self._out_size
+
+    @output_object_size.setter
+    def output_object_size(self, v):
+        self._out_size = _positive_int(self._where(), "output_object_size", v)
+        self._drop()
+
+    @property
+    def output_seq_len(self):
+        """The length of the output sequence."""
+        return self._seq_len
+
+    @output_seq_len.setter
+    def output_seq_len(self, v):
+        self._seq_len = _positive_int(self._where(), "output_seq_len", v)
+
+    @property
+    def _trainable(self):
+        return self._learning_enabled
+
+    # ------------------------------------------------------------------ passes
+    def _shapes(self, xs):
+        where = self._where()
+        x, y0 = xs
+        for a, what in ((x, "the input sequence"), (y0, "the special character")):
+            self._check_float(a, what)
+            if len(a.shape) != 7:
+                raise ShapeError(f"{where}: {what} must be a 7-D blob (BatchLength, "
+                                 f"BatchWidth, ListSize, Height, Width, Depth, Channels), "
+                                 f"got shape {tuple(a.shape)}")
+        T, N, LS = x.shape[:3]
+        if LS != 1:
+            raise ShapeError(f"{where}: the input sequence must have ListSize 1 (BatchLength "
+                             f"= steps, BatchWidth = sequences), got blob shape "
+                             f"{tuple(x.shape)}")
+        C = int(np.prod(x.shape[3:]))
+        n0 = int(np.prod(y0.shape))
+        O = self._out_size
+        if n0 not in (1, O, N * O):
+            raise ShapeError(f"{where}: the special character must hold 1, "
+                             f"output_object_size={O} or BatchWidth x output_object_size="
+                             f"{N * O} numbers, got blob shape {tuple(y0.shape)}")
+        return T, N, C
+
+    def _init_params(self, be, C):
+        H, O = self._hidden, self._out_size
+        In = C + O
+        fan = {"p_w": C, "i_w": C, "s_w": H, "gru_w": In + H, "gru_u": In + H,
+               "o_wx": In + H, "o_ws": In + H}
+        shapes = {"p_w": (H, C), "i_w": (H, C), "s_w": (H, H), "gru_w": (3 * H, In),
+                  "gru_u": (3 * H, H), "o_wx": (O, In), "o_ws": (O, H)}
+        if self._score != "additive":
+            del shapes["s_w"]
+        if "p_w" in self._params and self._params["p_w"].shape[1] != C:
+            raise ShapeError(f"{self._where()}: the input sequence must have object size "
+                             f"(Height*Width*Depth*Channels) {self._params['p_w'].shape[1]} "
+                             f"like the weights, got {C}")
+        init = self._dnn.initializer
+        for k, shape in shapes.items():
+            if k not in self._params:
+                W = init._draw(shape, fan[k])
+                self._params[k] = be.asarray(W.astype(np.float32), dtype=np.float32)
+        zeros = {"p_b": H, "gru_b": 3 * H, "o_b": O}
+        if self._score == "additive" and "score_w" not in self._params:
+            w = init._draw((1, H), H).reshape(H)
+            self._params["score_w"] = be.asarray(w.astype(np.float32), dtype=np.float32)
+        for k, n in zeros.items():
+            if k not in self._params:
+                self._params[k] = be.zeros((n,), dtype=np.float32)
+        if "sel_c" not in getattr(self, "_consts", {}) or self._consts["In"] != (C, O):
+            eye = np.eye(In, dtype=np.float32)
+            self._consts = {"In": (C, O), "sel_c": be.asarray(eye[:, :C].copy()),
+                            "sel_y": be.asarray(eye[:, C:].copy())}
+
+    def _first_output(self, be, y0, N):
+        """y_0 (N, O) from the special character: per sequence as given, or one object
+        (or one number) broadcast to every sequence as ones (N, 1) @ row (1, O)."""
+        O = self._out_size
+        n0 = int(np.prod(y0.shape))
+        flat = y0.reshape(n0)
+        if n0 == N * O:
+            return flat.reshape(N, O)
+        linear = be.op("linear.forward")
+        col = flat.reshape(n0, 1)                     # the W (O, 1) of ones @ W^T
+        if n0 == 1:                                   # (O, 1) copies of the number
+            col = linear(be.zeros((O, 1), dtype=np.float32) + np.float32(1), col)[0]
+        return linear(be.zeros((N, 1), dtype=np.float32) + np.float32(1), col)[0]
+
+    def _forward(self, be, xs, training):
+        T, N, C = self._shapes(xs)
+        self._in_shape = tuple(xs[0].shape)
+        self._init_params(be, C)
+        p, H, O = self._params, self._hidden, self._out_size
+        op = be.op
+        linear, bias = op("linear.forward"), op("bias.forward")
+        x_tnc = xs[0].reshape(T, N, C)
+        x_ntc, s_perm = op("split_heads.forward")(x_tnc.reshape(1, T, N * C), heads=N)
+        P, s_p = linear(x_ntc.reshape(N * T, C), p["p_w"])
+        P, s_pb = bias(P, p["p_b"])
+        P = P.reshape(N, T, H)
+        z0, s_i = linear(x_tnc.reshape(T * N, C)[:N], p["i_w"])
+        s, s_t0 = op("tanh.forward")(z0)
+        y = self._first_output(be, xs[1], N)
+        steps, outs = [], []
+        for _ in range(self._seq_len):
+            st = {}
+            if self._score == "additive":
+                h, st["h"] = linear(s, p["s_w"])
+                c, st["att"] = op("additive_attention.forward")(
+                    h.reshape(N, 1, H), P, x_ntc, p["score_w"])
+            else:
+                c, st["att"] = op("scaled_dot_attention.forward")(
+                    s.reshape(N, 1, H), P, x_ntc, scale=1.0)
+            xc, st["sc"] = linear(c.reshape(N, C), self._consts["sel_c"])
+            xy, st["sy"] = linear(y, self._consts["sel_y"])
+            x_t = xc + xy
+            hs, st["gru"] = op("gru.forward")(x_t.reshape(1, N, C + O), p["gru_w"],
+                                              p["gru_u"], p["gru_b"], s)
+            lx, st["ox"] = linear(x_t, p["o_wx"])
+            ls, st["os"] = linear(s, p["o_ws"])
+            logits, st["ob"] = bias(lx + ls, p["o_b"])
+            y, st["soft"] = op("softmax.forward")(logits)
+            outs.append(y)
+            steps.append(st)
+            s = hs.reshape(N, H)
+        out = be.empty((self._seq_len, N, O), dtype=np.float32)
+        for t, y_t in enumerate(outs):
+            out[t] = y_t
+        self._saved = (T, N, C, s_perm, s_p, s_pb, s_i, s_t0, steps)
+        return [out.reshape(self._seq_len, N, 1, 1, 1, 1, O)]
+
+    def _backward(self, be, dys, need_dx):
+        (dy,) = dys
+        T, N, C, s_perm, s_p, s_pb, s_i, s_t0, steps = self._saved
+        H, O, L = self._hidden, self._out_size, self._seq_len
+        op = be.op
+        lin_b, bias_b = op("linear.backward"), op("bias.backward")
+        dy = dy.reshape(L, N, O)
+        grads = {}
+
+        def acc(k, g):
+            grads[k] = g if k not in grads else grads[k] + g
+
+        ds = be.zeros((N, H), dtype=np.float32)
+        dy_next = be.zeros((N, O), dtype=np.float32)
+        dP = be.zeros((N, T, H), dtype=np.float32)
+        dX = be.zeros((N, T, C), dtype=np.float32)
+        for t in reversed(range(L)):
+            st = steps[t]
+            (dlog,) = op("softmax.backward")(dy[t] + dy_next, st["soft"])
+            dlog, db = bias_b(dlog, st["ob"])
+            acc("o_b", db)
+            dx_t, dW = lin_b(dlog, st["ox"])
+            acc("o_wx", dW)
+            ds_prev, dW = lin_b(dlog, st["os"])
+            acc("o_ws", dW)
+            dx_g, dw, du, db, dh0 = op("gru.backward")(ds.reshape(1, N, H), st["gru"])
+            acc("gru_w", dw)
+            acc("gru_u", du)
+            acc("gru_b", db)
+            ds_prev = ds_prev + dh0
+            dx_t = dx_t + dx_g.reshape(N, C + O)
+            dc = lin_b(dx_t, st["sc"])[0]
+            dy_next = lin_b(dx_t, st["sy"])[0]
+            if self._score == "additive":
+                dq, dk, dv, dw = op("additive_attention.backward")(dc.reshape(N, 1, C),
+                                                                   st["att"])
+                acc("score_w", dw)
+                dsa, dW = lin_b(dq.reshape(N, H), st["h"])
+                acc("s_w", dW)
+            else:
+                dq, dk, dv = op("scaled_dot_attention.backward")(dc.reshape(N, 1, C),
+                                                                 st["att"])
+                dsa = dq.reshape(N, H)
+            ds = ds_prev + dsa
+            dP = dP + dk
+            dX = dX + dv
+        (dz0,) = op("tanh.backward")(ds, s_t0)
+        dX0, dW = lin_b(dz0, s_i)
+        acc("i_w", dW)
+        dPr, db = bias_b(dP.reshape(N * T, H), s_pb)
+        acc("p_b", db)
+        dXp, dW = lin_b(dPr, s_p)
+        acc("p_w", dW)
+        dX = dX + dXp.reshape(N, T, C)
+        (dx_tnc,) = op("split_heads.backward")(dX, s_perm)
+        dx_rows = dx_tnc.reshape(T * N, C)
+        dx_rows[:N] += dX0
+        if self._learning_enabled:
+            for k, g in grads.items():
+                self._grads[k] = g if k not in self._grads else self._grads[k] + g
+        x_shape = (T, N, 1) + tuple(int(v) for v in self._in_shape[3:])
+        return [dx_rows.reshape(x_shape) if need_dx[0] else None, None]
