@@ -438,3 +438,24 @@ def test_decoder_learns(engine):
     for _ in range(25):
         dnn.learn(blobs)
     assert loss.last_loss < 0.5 * first
+
+
+def test_store_and_load_keep_both_layers_results(engine, tmp_path):
+    def build():
+        dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(0))
+        x, y0 = neoml.Dnn.Source(dnn, "x"), neoml.Dnn.Source(dnn, "y0")
+        neoml.Dnn.Sink(neoml.Dnn.AttentionDecoder([x, y0], "additive", 5, 3, 4, name="dec"),
+                       name="out")
+        neoml.Dnn.Sink(neoml.Dnn.MultiheadAttention([x, x, x], 2, 4, 2, -1, name="mha"),
+                       name="out2")
+        return dnn
+    X = np.random.default_rng(0).normal(size=(6, 2, 1, 1, 1, 1, 7)).astype(np.float32)
+    inputs = {"x": _blob(engine, X), "y0": _blob(engine, np.zeros((1,) * 7, np.float32))}
+    dnn = build()
+    first = {k: v.asarray() for k, v in dnn.run(inputs).items()}
+    dnn.store(str(tmp_path / "att.pkl"))
+    other = neoml.Dnn.Dnn(engine)
+    other.load(str(tmp_path / "att.pkl"))
+    again = other.run(inputs)
+    for k in ("out", "out2"):
+        np.testing.assert_array_equal(again[k].asarray(), first[k])
