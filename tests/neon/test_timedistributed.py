@@ -214,3 +214,125 @@ def test_char_rnn_on_text_trains(nbe, onehot_input):
     x0, _ = next(iter(train))
     y0 = model.fprop(x0, inference=True).get()
     np.testing.assert_allclose(out[1, 2], y0[:, 2 * nbe.bsz + 1], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ Text iterator
+ALPHA = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _decode(data, t):
+    return "".join(data.vocab[i] for i in t.get().argmax(axis=0))
+
+
+def test_text_layout_parallel_streams_time_major(nbe):
+    """bsz streams of contiguous text; column s * bsz + n is step s of stream n; the
+    target is the next character (the whole stream wraps at its end), as in neon."""
+    nbe.bsz = 2
+    data = Text(3, text=ALPHA)                    # 24 characters used, 'yz' dropped
+    assert (data.nbatches, data.ndata, data.shape) == (4, 8, (24, 3))
+    assert data.vocab == sorted(ALPHA[:24]) and data.nout == 24
+    got = [(_decode(data, x), _decode(data, y)) for x, y in data]
+    assert got == [("ambnco", "bncodp"), ("dpeqfr", "eqfrgs"),
+                   ("gshtiu", "htiujv"), ("jvkwlx", "kwlxma")]
+    assert len(list(data)) == 4                   # a new epoch starts from minibatch 0
+
+
+def test_text_id_inputs_reverse_target_and_prev_target(nbe):
+    nbe.bsz = 2
+    data = Text(3, text=ALPHA[:12], onehot_input=False)
+    assert data.shape == (3, 1)
+    x, y = next(iter(data))
+    assert x.shape == (3, 2)                      # (time_steps, bsz) ids for LookupTable
+    np.testing.assert_array_equal(x.get(), [[0, 6], [1, 7], [2, 8]])
+    assert _decode(data, y) == "bhcidj"
+    rev = Text(3, text=ALPHA[:12], reverse_target=True)
+    x, y = next(iter(rev))
+    assert _decode(rev, x) == "agbhci" and _decode(rev, y) == "cibhag"
+    prev = Text(3, text=ALPHA[:12], get_prev_target=True)
+    (x, z), y = next(iter(prev))
+    zz = z.get()
+    assert zz[:, :2].sum() == 0                   # step 0 has no previous target
+    np.testing.assert_array_equal(zz[:, 2:], y.get()[:, :-2])
+
+
+def test_text_tokenizer_vocab_path_and_valid_split(nbe, tmp_path):
+    nbe.bsz = 1
+    words = "a rose is a rose is a rose"
+    data = Text(2, text=words, tokenizer=str.split)
+    assert data.vocab == ["a", "is", "rose"] and data.nbatches == 4
+    assert [_decode(data, x) for x, _ in data][:2] == ["arose", "isa"]
+    big = Text(2, text=words, tokenizer=str.split, vocab=["a", "is", "rose", "tulip"])
+    assert big.nout == 4
+    f = tmp_path / "corpus.txt"
+    f.write_text(ALPHA, encoding="utf-8")
+    assert Text(5, path=str(f)).nbatches == 5
+    train, valid = Text.create_valid_file(str(f), valid_split=0.25)
+    assert open(train).read() + open(valid).read() == ALPHA
+    assert len(open(valid).read()) == 26 - int(26 * 0.75)
+
+
+def test_text_errors(nbe):
+    nbe.bsz = 4
+    with pytest.raises(ShapeError, match=r"Text: 10 tokens do not fill one minibatch .* 20"):
+        Text(5, text=ALPHA[:10])
+    with pytest.raises(ParameterError, match=r"Text: token 'c' is not in the given vocab"):
+        Text(2, text=ALPHA, vocab=["a", "b"])
+    with pytest.raises(ParameterError, match="exactly one of path= .* and text="):
+        Text(2)
+    with pytest.raises(ParameterError, match="time_steps must be a positive integer"):
+        Text(0, text=ALPHA)
+
+
+def test_dropout_and_eval_after_lstm(nbe):
+    """Dropout keeps (nfeatures, nsteps); Model.eval counts every step of every sample."""
+    from refnn.neon.layers import Dropout
+    nbe.bsz = 2
+    d = Dropout(keep=0.5, name="drop_td").configure((3, 4))
+    d.allocate()
+    y = d.fprop(nbe.array(np.ones((3, 8))), inference=True)
+    assert d.out_shape == (3, 4) and y.shape == (3, 8)
+    np.testing.assert_allclose(y.get(), 0.5)
+    data = Text(4, text=ALPHA[:16])
+    V = len(data.vocab)
+    model = Model([LSTM(5, Uniform(-0.1, 0.1), reset_cells=True, name="l"),
+                   Affine(V, Uniform(-0.1, 0.1), activation=Softmax(), name="o")])
+    miss = model.eval(data, metric=Misclassification())
+    expected = np.mean([np.mean(model.fprop(x, inference=True).get().argmax(0)
+                                != t.get().argmax(0)) for x, t in data])
+    assert float(miss[0]) == pytest.approx(expected)
+
+
+class _Seqs:
+    """A minimal sequence iterator: ndata = 3 one-hot sequences in minibatches of 2 (the
+    last one partial, its second column a wrapped-around copy of sequence 0). Every real
+    target is the input id; the wrapped copy's targets are all id + 1."""
+
+    def __init__(self, be, V, T):
+        r = np.random.RandomState(2)
+        self.be, self.ndata, self.nbatches, self.shape = be, 3, 2, (V, T)
+        ids = r.randint(0, V, (4, T))
+        ids[3] = ids[0]
+        tids = ids.copy()
+        tids[3] = (ids[0] + 1) % V
+        self.batches = [(onehot(ids[b:b + 2].T.reshape(-1), V),
+                         onehot(tids[b:b + 2].T.reshape(-1), V)) for b in (0, 2)]
+
+    def reset(self):
+        pass
+
+    def __iter__(self):
+        for x, t in self.batches:
+            yield self.be.array(x), self.be.array(t)
+
+
+def test_eval_partial_minibatch_counts_only_real_samples(nbe):
+    """Affine(W = I) predicts the input id: every real step is right, every step of the
+    wrapped copy wrong; eval must count the 3 * T real steps only."""
+    nbe.bsz = 2
+    V, T = 4, 3
+    data = _Seqs(nbe, V, T)
+    model = Model([Affine(V, Array(np.eye(V) * 5), activation=Softmax(), name="o")])
+    assert float(model.eval(data, metric=Misclassification())[0]) == 0.0
+    (x, t), = list(data)[1:]
+    w = model.fprop(x, inference=True).get().argmax(0) != t.get().argmax(0)
+    np.testing.assert_array_equal(w, [False, True] * T)     # the wrapped columns
