@@ -373,3 +373,256 @@ def test_same_seed_same_training_on_every_engine(fast_engine):
     assert ref.keys() == got.keys()
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5, err_msg=str(k))
+
+
+# ============================================================= IndRnn and Qrnn
+from refnn.ops import channelwise as CW  # noqa: E402
+
+
+@pytest.mark.parametrize("activation,reverse", [("relu", False), ("sigmoid", True)])
+def test_indrnn_vs_reference(engine, activation, reverse):
+    T, BW, LS, I, H = 5, 2, 2, 3, 17
+    N = BW * LS
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, (T, BW, LS, 1, 1, 1, I)).astype(np.float32)
+    W = rng.normal(0, 0.5, (H, I)).astype(np.float32)
+    u = rng.uniform(-1, 1, H).astype(np.float32)
+    b = rng.normal(0, 0.5, H).astype(np.float32)
+    dnn, (src,) = _net(engine)
+    ind = neoml.Dnn.IndRnn(src, H, reverse_sequence=reverse, activation=activation,
+                           name="ind")
+    ind.input_weights = _blob(engine, W.reshape(1, H, 1, 1, 1, 1, I))
+    ind.recurrent_weights = _blob(engine, u.reshape(1, 1, 1, 1, 1, 1, H))
+    ind.bias = _blob(engine, b.reshape(H, 1, 1, 1, 1, 1, 1))
+    neoml.Dnn.Sink(ind, name="out")
+    got = dnn.run({"s0": _blob(engine, x)})["out"].asarray(keep_dims=True)
+    assert got.shape == (T, BW, LS, 1, 1, 1, H)
+    f64 = lambda a: a.astype(np.float64)
+    hs, saved = R.indrnn_forward(f64(x.reshape(T, N, I)), f64(W), f64(u), f64(b), None,
+                                 activation=activation, reverse=reverse)
+    np.testing.assert_allclose(got.reshape(T, N, H), hs, rtol=RTOL, atol=ATOL)
+    be = engine.backend
+    dy = rng.normal(0, 1, got.shape).astype(np.float32)
+    ind._grads.clear()
+    ind._forward(be, [be.asarray(x)], False)
+    (dx,) = ind._backward(be, [be.asarray(dy)], [True])
+    rdx, rdw, rdu, rdb, _ = R.indrnn_backward(f64(dy.reshape(T, N, H)), saved)
+    np.testing.assert_allclose(_host(be, dx).reshape(T, N, I), rdx, rtol=RTOL, atol=ATOL)
+    for k, ref in (("input_weights", rdw), ("recurrent_weights", rdu), ("bias", rdb)):
+        np.testing.assert_allclose(_host(be, ind._grads[k]), ref, rtol=RTOL, atol=ATOL)
+    assert ind.bias.asarray(keep_dims=True).shape == (H, 1, 1, 1, 1, 1, 1)
+    assert ind.recurrent_weights.asarray(keep_dims=True).shape == (1, 1, 1, 1, 1, 1, H)
+
+
+def _qrnn_reference(x3, w, b, pooling, mode, h0a, h0b, H, activation="tanh", stride=1,
+                    pads=(0, 0)):
+    """float64 oracle: time_conv + bias, activations per block, qrnn pooling(s)."""
+    a, s_tc = CW.time_conv_forward(x3, w, stride, pads[0], pads[1], 1)
+    a = a + b
+    To, N, GH = a.shape
+    act = {"tanh": np.tanh, "linear": lambda v: v, "relu": lambda v: np.maximum(v, 0)}
+    g = 1 / (1 + np.exp(-a))
+    g[:, :, :H] = act[activation](a[:, :, :H])
+    if mode in ("direct", "reverse"):
+        hs, sq = R.qrnn_forward(g, h0a, pooling, reverse=mode == "reverse")
+        return hs, (s_tc, a, g, [sq])
+    h1, s1 = R.qrnn_forward(g, h0a, pooling, reverse=False)
+    h2, s2 = R.qrnn_forward(g, h0b, pooling, reverse=True)
+    y = h1 + h2 if mode == "bidirectional_sum" else np.concatenate([h1, h2], axis=2)
+    return y, (s_tc, a, g, [s1, s2])
+
+
+def _qrnn_reference_backward(dy, saved, mode, H, activation="tanh"):
+    s_tc, a, g, pools = saved
+    if len(pools) == 1:
+        dhs = [dy]
+    elif mode == "bidirectional_sum":
+        dhs = [dy, dy]
+    else:
+        dhs = [dy[:, :, :H], dy[:, :, H:]]
+    dg, dh0s = 0, []
+    for dh, sq in zip(dhs, pools):
+        d, dh0 = R.qrnn_backward(dh, sq)
+        dg, dh0s = dg + d, dh0s + [dh0]
+    da = dg * g * (1 - g)
+    dact = {"tanh": lambda: 1 - g[:, :, :H] ** 2, "linear": lambda: 1.0,
+            "relu": lambda: (a[:, :, :H] > 0) * 1.0}[activation]()
+    da[:, :, :H] = dg[:, :, :H] * dact
+    dx, dw = CW.time_conv_backward(da, s_tc)
+    return dx, dw, da.sum(axis=(0, 1)), dh0s
+
+
+QRNN_CASES = [  # pooling, mode, T, N, I, H, window, stride, paddings, initial states
+    ("f", "direct", 6, 2, 3, 4, 2, 1, (1, 0), False),
+    ("fo", "reverse", 5, 1, 2, 3, 1, 1, (0, 0), True),
+    ("ifo", "bidirectional_concat", 7, 3, 2, 5, 3, 2, (2, 1), True),
+    ("fo", "bidirectional_sum", 4, 2, 1, 17, 2, 3, (1, 2), False),
+    ("ifo", "direct", 1, 1, 1, 1, 1, 1, (0, 0), True),
+]
+
+
+@pytest.mark.parametrize("case", QRNN_CASES)
+def test_qrnn_vs_reference(engine, case):
+    pooling, mode, T, N, I, H, K, stride, pads, init = case
+    G = {"f": 2, "fo": 3, "ifo": 4}[pooling]
+    rng = np.random.default_rng(12)
+    x = rng.normal(0, 1, (T, N, 1, 1, 1, 1, I)).astype(np.float32)
+    w = rng.normal(0, 0.5, (G * H, K, I)).astype(np.float32)
+    b = rng.normal(0, 0.5, G * H).astype(np.float32)
+    h0a = rng.normal(0, 1, (1, N, 1, 1, 1, 1, H)).astype(np.float32)
+    h0b = rng.normal(0, 1, (1, N, 1, 1, 1, 1, H)).astype(np.float32)
+    bidir = mode.startswith("bidirectional")
+    n_in = (3 if bidir else 2) if init else 1
+    dnn, srcs = _net(engine, n_in)
+    q = neoml.Dnn.Qrnn(srcs, pooling, H, K, stride, pads, mode=mode, name="q")
+    q.filter = _blob(engine, w.reshape(1, G * H, 1, K, 1, 1, I))
+    q.free_term = _blob(engine, b.reshape(G * H, 1, 1, 1, 1, 1, 1))
+    neoml.Dnn.Sink(q, name="out")
+    feeds = {"s0": _blob(engine, x)}
+    if init:
+        feeds["s1"] = _blob(engine, h0a)
+        if bidir:
+            feeds["s2"] = _blob(engine, h0b)
+    got = dnn.run(feeds)["out"].asarray(keep_dims=True)
+    f64 = lambda a: a.astype(np.float64)
+    ra = f64(h0a.reshape(N, H)) if init else None
+    rb = f64(h0b.reshape(N, H)) if init and bidir else None
+    y, saved = _qrnn_reference(f64(x.reshape(T, N, I)), f64(w), f64(b), pooling, mode, ra,
+                               rb, H, stride=stride, pads=pads)
+    To = (T + pads[0] + pads[1] - K) // stride + 1
+    Hout = 2 * H if mode == "bidirectional_concat" else H
+    assert got.shape == (To, N, 1, 1, 1, 1, Hout) and y.shape == (To, N, Hout)
+    np.testing.assert_allclose(got.reshape(y.shape), y, rtol=RTOL, atol=ATOL)
+
+    be = engine.backend
+    dy = rng.normal(0, 1, got.shape).astype(np.float32)
+    xs = [be.asarray(x)] + [be.asarray(h) for h in (h0a, h0b)[:n_in - 1]]
+    q._grads.clear()
+    q._forward(be, xs, False)
+    dxs = q._backward(be, [be.asarray(dy)], [True] * n_in)
+    rdx, rdw, rdb, rdh0 = _qrnn_reference_backward(f64(dy.reshape(y.shape)), saved, mode, H)
+    np.testing.assert_allclose(_host(be, dxs[0]).reshape(T, N, I), rdx, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(_host(be, q._grads["filter"]), rdw, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(_host(be, q._grads["free_term"]), rdb, rtol=RTOL, atol=ATOL)
+    for k in range(1, n_in):
+        np.testing.assert_allclose(_host(be, dxs[k]).reshape(N, H), rdh0[k - 1], rtol=RTOL,
+                                   atol=ATOL)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_qrnn_update_activation(engine, activation):
+    T, N, I, H = 4, 2, 3, 2
+    rng = np.random.default_rng(13)
+    x = rng.normal(0, 1, (T, N, 1, 1, 1, 1, I)).astype(np.float32)
+    dnn, (src,) = _net(engine)
+    q = neoml.Dnn.Qrnn(src, "fo", H, activation=activation, name="q")
+    neoml.Dnn.Sink(q, name="out")
+    got = dnn.run({"s0": _blob(engine, x)})["out"].asarray()
+    be = engine.backend
+    w, b = _host(be, q._params["filter"]), _host(be, q._params["free_term"])
+    y, _ = _qrnn_reference(x.reshape(T, N, I).astype(np.float64), w, b, "fo", "direct", None,
+                           None, H, activation=activation)
+    np.testing.assert_allclose(got.reshape(y.shape), y, rtol=RTOL, atol=ATOL)
+    assert q.filter.asarray(keep_dims=True).shape == (1, 3 * H, 1, 1, 1, 1, I)
+
+
+def test_qrnn_forget_dropout(engine):
+    """Training: f' = 1 + mask * (f - 1) with one mask for every step -- a dropped unit
+    keeps its state (f' = 1); run(): no dropout."""
+    T, N, I, H = 5, 4, 2, 3
+    rng = np.random.default_rng(14)
+    x = rng.normal(0, 1, (T, N, 1, 1, 1, 1, I)).astype(np.float32)
+    dnn, (src,) = _net(engine)
+    q = neoml.Dnn.Qrnn(src, "f", H, dropout=0.5, name="q")
+    dnn.run({"s0": _blob(engine, x)})
+    be = engine.backend
+    plain = _host(be, q._forward(be, [be.asarray(x)], False)[0]).reshape(T, N, H)
+    w, b = _host(be, q._params["filter"]), _host(be, q._params["free_term"])
+    y, _ = _qrnn_reference(x.reshape(T, N, I).astype(np.float64), w, b, "f", "direct", None,
+                           None, H)
+    np.testing.assert_allclose(plain, y, rtol=RTOL, atol=ATOL)
+    dropped = _host(be, q._forward(be, [be.asarray(x)], True)[0]).reshape(T, N, H)
+    kept = np.isclose(dropped, plain, rtol=1e-4, atol=1e-6)
+    frozen = np.all(np.isclose(dropped, 0, atol=1e-7), axis=0)   # f' = 1 from c0 = 0
+    assert np.all(kept.all(axis=0) | frozen)          # every unit: one mask for all steps
+    assert frozen.any() and (~frozen).any()
+    dx = q._backward(be, [be.asarray(np.ones((T, N, 1, 1, 1, 1, H), np.float32))], [True])[0]
+    assert np.all(np.isfinite(_host(be, dx)))
+
+
+def test_qrnn_and_indrnn_properties_and_errors(engine):
+    dnn, srcs = _net(engine, 3)
+    q = neoml.Dnn.Qrnn(srcs[0], name="q")
+    assert (q.pooling_type, q.hidden_size, q.window_size, q.stride, q.padding_front,
+            q.padding_back, q.activation, q.dropout, q.recurrent_mode) == \
+        ("f", 1, 1, 1, 0, 0, "tanh", 0.0, "direct")
+    q.pooling_type, q.hidden_size, q.window_size, q.stride = "ifo", 3, 2, 2
+    q.padding_front, q.padding_back, q.activation, q.dropout = 1, 2, "relu", 0.3
+    q.recurrent_mode = "bidirectional_sum"
+    assert (q.pooling_type, q.hidden_size, q.window_size, q.stride, q.padding_front,
+            q.padding_back, q.activation, q.dropout, q.recurrent_mode) == \
+        ("ifo", 3, 2, 2, 1, 2, "relu", 0.3, "bidirectional_sum")
+    assert q.filter is None and q.free_term is None and "qrnn" in q.OPS
+    ind = neoml.Dnn.IndRnn(srcs[0], name="ind")
+    assert (ind.hidden_size, ind.dropout_rate, ind.reverse_sequence, ind.activation) == \
+        (1, 0.0, False, "relu")
+    ind.hidden_size, ind.dropout_rate, ind.reverse_sequence, ind.activation = 4, 0.2, True, \
+        "sigmoid"
+    assert (ind.hidden_size, ind.dropout_rate, ind.reverse_sequence, ind.activation) == \
+        (4, 0.2, True, "sigmoid")
+    assert ind.OPS == ("indrnn", "dropout")
+    for cls in (neoml.Dnn.IndRnn, neoml.Dnn.Qrnn):
+        assert cls in neoml.Dnn.LAYERS
+
+    with pytest.raises(ParameterError, match=r"Qrnn 'x'.*pooling_type"):
+        neoml.Dnn.Qrnn(srcs[0], "o", name="x")
+    with pytest.raises(ParameterError, match=r"Qrnn 'x'.*hidden_size"):
+        neoml.Dnn.Qrnn(srcs[0], "f", 0, name="x")
+    with pytest.raises(ParameterError, match=r"Qrnn 'x'.*mode"):
+        neoml.Dnn.Qrnn(srcs[0], mode="both", name="x")
+    with pytest.raises(ParameterError, match=r"Qrnn 'x'.*activation"):
+        neoml.Dnn.Qrnn(srcs[0], activation="power", name="x")
+    with pytest.raises(ParameterError, match=r"Qrnn 'x'.*paddings"):
+        neoml.Dnn.Qrnn(srcs[0], paddings=(1,), name="x")
+    with pytest.raises(ParameterError, match=r"IndRnn 'x'.*hidden_size"):
+        neoml.Dnn.IndRnn(srcs[0], 0, name="x")
+    with pytest.raises(ParameterError, match=r"IndRnn 'x'.*activation"):
+        neoml.Dnn.IndRnn(srcs[0], 2, activation="tanh", name="x")
+
+    dnn, srcs = _net(engine, 3)
+    q = neoml.Dnn.Qrnn(srcs, "fo", 2, window_size=3, name="q")
+    neoml.Dnn.Sink(q, name="out")
+    x = np.ones((4, 2, 1, 1, 1, 1, 3), np.float32)
+    h = np.zeros((1, 2, 1, 1, 1, 1, 2), np.float32)
+    with pytest.raises(ShapeError, match=r"Qrnn 'q': input 2 .*bidirectional"):
+        dnn.run({"s0": _blob(engine, x), "s1": _blob(engine, h), "s2": _blob(engine, h)})
+    q.recurrent_mode = "bidirectional_concat"
+    with pytest.raises(ShapeError, match=r"Qrnn 'q': input 1 \(initial state\) must have"):
+        dnn.run({"s0": _blob(engine, x), "s1": _blob(engine, h[..., :1]),
+                 "s2": _blob(engine, h)})
+    with pytest.raises(ShapeError, match=r"Qrnn 'q'.*time_conv"):
+        dnn.run({"s0": _blob(engine, x[:2]), "s1": _blob(engine, h), "s2": _blob(engine, h)})
+    be = engine.backend
+    with pytest.raises(ShapeError, match=r"Qrnn 'q': input 0 must be a 7-D blob"):
+        q._forward(be, [be.asarray(np.ones((4, 2, 3), np.float32))], False)
+    with pytest.raises(ShapeError, match=r"Qrnn 'q': filter must have shape"):
+        q.filter = _blob(engine, np.ones((1, 5, 1, 3, 1, 1, 3), np.float32))
+
+
+def test_qrnn_learns(engine):
+    """Bidirectional Qrnn -> SequenceSum -> FullyConnected: the loss falls."""
+    rng = np.random.default_rng(15)
+    x = rng.normal(0, 1, (6, 8, 1, 1, 1, 1, 2)).astype(np.float32)
+    t = np.sign(x[0, :, :, :, :, :, :1]).reshape(1, 8, 1, 1, 1, 1, 1).astype(np.float32)
+    dnn, (xs, ts) = _net(engine, 2)
+    q = neoml.Dnn.Qrnn(xs, "ifo", 6, window_size=2, paddings=(1, 0),
+                       mode="bidirectional_concat", dropout=0.1)
+    y = neoml.Dnn.FullyConnected(neoml.Dnn.SequenceSum(q), 1)
+    loss = neoml.Dnn.EuclideanLoss([y, ts])
+    dnn.solver = neoml.Dnn.AdaptiveGradient(engine, learning_rate=0.03)
+    feeds = {"s0": _blob(engine, x), "s1": _blob(engine, t)}
+    losses = []
+    for _ in range(40):
+        dnn.learn(feeds)
+        losses.append(loss.last_loss)
+    assert losses[-1] < 0.5 * losses[0], losses[::8]

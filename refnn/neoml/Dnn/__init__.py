@@ -27,7 +27,7 @@ from refnn.neoml.Dnn._initializer import Initializer, Xavier, XavierUniform, Uni
 from refnn.neoml.Dnn._solver import Solver, SimpleGradient, AdaptiveGradient, NesterovGradient
 from refnn.neoml.Dnn._image import (
     Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel)
-from refnn.neoml.Dnn._recurrent import Lstm, Gru, Irnn
+from refnn.neoml.Dnn._recurrent import Lstm, Gru, Irnn, IndRnn, Qrnn
 from refnn.neoml.Dnn._sequence import SubSequence, ReverseSequence, SequenceSum, CumSum
 from refnn.neoml.Dnn._embedding import (
     MultichannelLookup, AccumulativeLookup, PositionalEmbedding, TiedEmbeddings)
@@ -43,7 +43,7 @@ LAYERS = (Source, Sink, FullyConnected, Conv, Conv3D, TransposedConv, Transposed
           BatchNormalization, ObjectNormalization, Lrn,
           CrossEntropyLoss, BinaryCrossEntropyLoss, EuclideanLoss, Accuracy,
           Upsampling2D, ImageResize, Reorg, PixelToImage, ImageToPixel,
-          Lstm, Gru, Irnn, SubSequence, ReverseSequence, SequenceSum, CumSum,
+          Lstm, Gru, Irnn, IndRnn, Qrnn, SubSequence, ReverseSequence, SequenceSum, CumSum,
           MultichannelLookup, AccumulativeLookup, PositionalEmbedding, TiedEmbeddings,
           MultiheadAttention, AttentionDecoder)
 

@@ -1,5 +1,6 @@
-"""Recurrent layers of the NeoML facade: Lstm, Gru and Irnn through refnn's ``lstm``,
-``gru`` and ``rnn`` ops (``refnn.ops.recurrent``: the gate equations and BPTT live there).
+"""Recurrent layers of the NeoML facade: Lstm, Gru, Irnn, IndRnn and Qrnn through refnn's
+``lstm``, ``gru``, ``rnn``, ``indrnn`` and ``qrnn`` ops (``refnn.ops.recurrent``: the gate
+equations and BPTT live there; Qrnn adds ``time_conv`` for its gates).
 
 Layout at the edge: an input blob (BatchLength, BatchWidth, ListSize, H, W, D, C) is
 BW*LS sequences of T = BatchLength steps, each step an object of I = H*W*D*C numbers,
@@ -19,6 +20,10 @@ Weights are kept in the ops' layout and shown in NeoML's blob shapes by the prop
   u (3H, H), b (3H,): the properties split and join the columns on the host.
 * Irnn: input weights (1, H, 1, 1, 1, 1, I), recurrent weights (1, H, 1, 1, 1, 1, H),
   two free terms of H; the op is ``rnn`` with ``activation="relu"``.
+* IndRnn: input weights (1, H, 1, 1, 1, 1, I), recurrent weights (1, 1, 1, 1, 1, 1, H)
+  (a vector), bias (H, 1, 1, 1, 1, 1, 1).
+* Qrnn: filter (1, G*H, 1, window_size, 1, 1, I) and free term G*H, gate blocks update,
+  forget, output, input (G = 2, 3, 4 for 'f', 'fo', 'ifo' pooling).
 
 Weights are empty until the first run; a weights property set before that is kept.
 Errors raised by an op's checks are re-raised with the layer's name in front.
@@ -638,3 +643,494 @@ class Irnn(_Weighted):
         self._accumulate("input_free_term", db)
         self._accumulate("recurrent_free_term", copy_array(be, db))
         return [dx.reshape(x_shape)]
+
+
+# ========================================================================= IndRnn
+class IndRnn(_Weighted):
+    """Independently recurrent network (Li et al. 2018): h_t = act(W x_t + B + U * h_{t-1})
+    with U a vector (``IndRnn(input_layer, hidden_size=1, dropout_rate=0.0,
+    reverse_sequence=False, activation='relu', name=None)``), through refnn's ``indrnn`` op.
+
+    Weights: ``input_weights`` (1, H, 1, 1, 1, 1, I), ``recurrent_weights``
+    (1, 1, 1, 1, 1, 1, H), ``bias`` (H, 1, 1, 1, 1, 1, 1); the input weights and U start
+    from the network's initializer (fan_in I and H), the bias at zero. ``activation`` is
+    'relu' or 'sigmoid' (NeoML's two). Difference from NeoML, stated: ``dropout_rate``
+    drops the input sequence only; NeoML also multiplies h_{t-1} by a mask inside the
+    recurrence, for which the op has no input.
+    """
+
+    OPS = ("indrnn", "dropout")
+    ACTIVATIONS = ("relu", "sigmoid")
+
+    def __init__(self, input_layer, hidden_size=1, dropout_rate=0.0, reverse_sequence=False,
+                 activation="relu", name=None):
+        where = f"IndRnn {name!r}"
+        self._hidden = positive_int(where, "hidden_size", hidden_size)
+        self._dropout = unit_rate(where, "dropout_rate", dropout_rate)
+        self._reverse = bool(reverse_sequence)
+        self._activation = self._check_activation(where, activation)
+        self._saved = None
+        super().__init__(input_layer, name)
+
+    @classmethod
+    def _check_activation(cls, where, v):
+        if v not in cls.ACTIVATIONS:
+            raise ParameterError(f"{where}: activation must be one of {cls.ACTIVATIONS}, "
+                                 f"got {v!r}")
+        return v
+
+    @property
+    def hidden_size(self):
+        """The hidden layer size."""
+        return self._hidden
+
+    @hidden_size.setter
+    def hidden_size(self, v):
+        self._hidden = positive_int(self._where(), "hidden_size", v)
+        self._drop_params()
+
+    @property
+    def dropout_rate(self):
+        """The dropout rate of the input sequence."""
+        return self._dropout
+
+    @dropout_rate.setter
+    def dropout_rate(self, v):
+        self._dropout = unit_rate(self._where(), "dropout_rate", v)
+
+    @property
+    def reverse_sequence(self):
+        """True: the sequence is processed from the last step."""
+        return self._reverse
+
+    @reverse_sequence.setter
+    def reverse_sequence(self, v):
+        self._reverse = bool(v)
+
+    @property
+    def activation(self):
+        """'relu' or 'sigmoid'."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, v):
+        self._activation = self._check_activation(self._where(), v)
+
+    @property
+    def input_weights(self):
+        """(1, H, 1, 1, 1, 1, I)."""
+        w = self._params.get("input_weights")
+        return None if w is None else self._blob_of(w, (1, w.shape[0], 1, 1, 1, 1, w.shape[1]))
+
+    @input_weights.setter
+    def input_weights(self, blob):
+        H = self._hidden
+        self._set_param("input_weights", blob, H, -1, f"(1, {H}, 1, 1, 1, 1, InputSize)")
+
+    @property
+    def recurrent_weights(self):
+        """(1, 1, 1, 1, 1, 1, H): one recurrent weight per hidden unit."""
+        return self._param_blob("recurrent_weights", (1, 1, 1, 1, 1, 1, self._hidden))
+
+    @recurrent_weights.setter
+    def recurrent_weights(self, blob):
+        H = self._hidden
+        self._set_param("recurrent_weights", blob, H, None, f"(1, 1, 1, 1, 1, 1, {H})")
+
+    @property
+    def bias(self):
+        """(H, 1, 1, 1, 1, 1, 1)."""
+        return self._param_blob("bias", (self._hidden, 1, 1, 1, 1, 1, 1))
+
+    @bias.setter
+    def bias(self, blob):
+        H = self._hidden
+        self._set_param("bias", blob, H, None, f"({H}, 1, 1, 1, 1, 1, 1)")
+
+    def _init_params(self, be, I):
+        H, p, init = self._hidden, self._params, self._dnn.initializer
+        if "input_weights" not in p:
+            p["input_weights"] = be.asarray(init._draw((H, I), I).astype(np.float32),
+                                            dtype=np.float32)
+        if "recurrent_weights" not in p:
+            p["recurrent_weights"] = be.asarray(init._draw((H,), H).astype(np.float32),
+                                                dtype=np.float32)
+        if "bias" not in p:
+            p["bias"] = be.zeros((H,), dtype=np.float32)
+
+    def _forward(self, be, xs, training):
+        x, T, N, I = self._check_input(be, xs)
+        self._init_params(be, I)
+        self._check_input_size("input_weights", I)
+        x3, drop = x.reshape(T, N, I), None
+        if training and self._dropout > 0:
+            keep = 1.0 - self._dropout
+            x2, drop = call_op(self, be, "dropout.forward", x3.reshape(T * N, I), keep=keep,
+                               seed=self._dnn.random.seed32(), scale=1 / keep)
+            x3 = x2.reshape(T, N, I)
+        p = self._params
+        hs, saved = call_op(self, be, "indrnn.forward", x3, p["input_weights"],
+                            p["recurrent_weights"], p["bias"], None,
+                            activation=self._activation, reverse=self._reverse)
+        self._saved = (tuple(int(v) for v in x.shape), drop, saved)
+        return [self._seq_output(hs, x, self._hidden)]
+
+    def _backward(self, be, dys, need_dx):
+        x_shape, drop, saved = self._saved
+        T, N = x_shape[0], x_shape[1] * x_shape[2]
+        dx, dw, du, db, _ = call_op(self, be, "indrnn.backward",
+                                    dys[0].reshape(T, N, self._hidden), saved)
+        self._accumulate("input_weights", dw)
+        self._accumulate("recurrent_weights", du)
+        self._accumulate("bias", db)
+        if drop is not None:
+            (dx,) = call_op(self, be, "dropout.backward", dx.reshape(T * N, -1), drop)
+        return [dx.reshape(x_shape)]
+
+
+# =========================================================================== Qrnn
+#: Qrnn pooling -> number of gate blocks (update, forget[, output[, input]])
+QRNN_POOLINGS = {"f": 2, "fo": 3, "ifo": 4}
+QRNN_MODES = ("direct", "reverse", "bidirectional_concat", "bidirectional_sum")
+#: NeoML activation name -> (refnn op, its parameters with NeoML's defaults)
+QRNN_ACTIVATIONS = {
+    "linear": ("identity", {}), "elu": ("elu", {"alpha": 0.01}), "relu": ("relu", {}),
+    "leaky_relu": ("leaky_relu", {"alpha": 0.01}), "abs": ("abs", {}),
+    "sigmoid": ("sigmoid", {}), "tanh": ("tanh", {}), "hard_tanh": ("hard_tanh", {}),
+    "hard_sigmoid": ("hard_sigmoid", {"slope": 0.5, "bias": 0.5}),
+    "hswish": ("hswish", {}), "gelu": ("gelu", {"form": "sigmoid"})}
+
+
+def _selection(be, GH, cols):
+    """The diagonal 0/1 matrix (GH, GH) that keeps the columns ``cols``: linear(a, S) = a S
+    keeps those columns of a and zeroes the others."""
+    S = np.zeros((GH, GH), np.float32)
+    S[cols, cols] = 1
+    return be.asarray(S, dtype=np.float32)
+
+
+class Qrnn(_Weighted):
+    """The quasi-recurrent layer (Bradbury et al. 2016; ``Qrnn(input_layers,
+    pooling_type='f', hidden_size=1, window_size=1, stride=1, paddings=(0, 0),
+    activation='tanh', dropout=0.0, mode='direct', name=None)``).
+
+    As NeoML's CQrnnLayer: a time convolution (refnn's ``time_conv`` + ``bias``) gives
+    G*H gate pre-activations per step, G = 2, 3, 4 for 'f', 'fo', 'ifo' pooling, blocks
+    in the order update, forget, output, input; the update block goes through
+    ``activation`` (tanh by default), the others through sigmoid; in training
+    ``dropout`` acts on the forget gate as f' = 1 + mask * (f - 1) (one mask for all
+    steps); the ``qrnn`` op runs the recurrent pooling. ``mode`` 'reverse' pools from the
+    last step; the bidirectional modes pool both ways over the same gates and
+    concatenate (2H channels) or add the two results.
+
+    Inputs: 0 the sequences (To steps result, To = (T + paddings[0] + paddings[1] -
+    window_size) // stride + 1); 1 (optional) the initial state of the (first) pooling,
+    2 (optional, bidirectional modes) that of the reverse pooling, each (1, BW, LS, ...)
+    with hidden_size numbers per sequence. Weights: ``filter`` (1, G*H, 1, window_size,
+    1, 1, I) (fan_in window_size * I, as TimeConv) and ``free_term`` (G*H, 1, ..., 1).
+    The gate blocks are selected with constant 0/1 matrices through the ``linear`` op
+    (an OpenCL array cannot be written column-block-wise in place). The 'power'
+    activation is not offered (NeoML's default exponent makes it a constant).
+    """
+
+    OPS = ("time_conv", "bias", "sigmoid", "dropout", "linear", "qrnn") + tuple(
+        sorted({op for op, _ in QRNN_ACTIVATIONS.values()} - {"sigmoid"}))
+    N_INPUTS = (1, 3)
+
+    def __init__(self, input_layers, pooling_type="f", hidden_size=1, window_size=1, stride=1,
+                 paddings=(0, 0), activation="tanh", dropout=0.0, mode="direct", name=None):
+        where = f"Qrnn {name!r}"
+        self._pooling = self._check_choice(where, "pooling_type", pooling_type, QRNN_POOLINGS)
+        self._hidden = positive_int(where, "hidden_size", hidden_size)
+        self._window = positive_int(where, "window_size", window_size)
+        self._stride = positive_int(where, "stride", stride)
+        self._pad_front, self._pad_back = self._check_paddings(where, paddings)
+        self._activation = self._check_choice(where, "activation", activation,
+                                              QRNN_ACTIVATIONS)
+        self._dropout = self._check_dropout(where, dropout)
+        self._mode = self._check_choice(where, "mode", mode, QRNN_MODES)
+        self._saved = None
+        super().__init__(input_layers, name)
+
+    # --------------------------------------------------------------- checks
+    @staticmethod
+    def _check_choice(where, what, v, allowed):
+        if v not in allowed:
+            raise ParameterError(f"{where}: {what} must be one of {tuple(allowed)}, "
+                                 f"got {v!r}")
+        return v
+
+    @staticmethod
+    def _nonneg(where, what, v):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ParameterError(f"{where}: {what} must be an int >= 0, got {v!r}")
+        return int(v)
+
+    @classmethod
+    def _check_paddings(cls, where, v):
+        if not isinstance(v, (tuple, list)) or len(v) != 2:
+            raise ParameterError(f"{where}: paddings must be a pair (front, back), got {v!r}")
+        return cls._nonneg(where, "paddings[0]", v[0]), cls._nonneg(where, "paddings[1]", v[1])
+
+    @staticmethod
+    def _check_dropout(where, v):
+        try:
+            r = float(v)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{where}: dropout must be a number, got {v!r}") from None
+        if not 0 <= r <= 1:
+            raise ParameterError(f"{where}: dropout must be in [0, 1], got {v!r}")
+        return r
+
+    # --------------------------------------------------------------- properties
+    @property
+    def pooling_type(self):
+        """'f', 'fo' or 'ifo'."""
+        return self._pooling
+
+    @pooling_type.setter
+    def pooling_type(self, v):
+        self._pooling = self._check_choice(self._where(), "pooling_type", v, QRNN_POOLINGS)
+        self._drop_params()
+
+    @property
+    def hidden_size(self):
+        """The hidden layer size."""
+        return self._hidden
+
+    @hidden_size.setter
+    def hidden_size(self, v):
+        self._hidden = positive_int(self._where(), "hidden_size", v)
+        self._drop_params()
+
+    @property
+    def window_size(self):
+        """The time convolution's window (steps)."""
+        return self._window
+
+    @window_size.setter
+    def window_size(self, v):
+        self._window = positive_int(self._where(), "window_size", v)
+        self._drop_params()
+
+    @property
+    def stride(self):
+        """The time convolution's stride."""
+        return self._stride
+
+    @stride.setter
+    def stride(self, v):
+        self._stride = positive_int(self._where(), "stride", v)
+
+    @property
+    def padding_front(self):
+        """Zero steps added before each sequence."""
+        return self._pad_front
+
+    @padding_front.setter
+    def padding_front(self, v):
+        self._pad_front = self._nonneg(self._where(), "padding_front", v)
+
+    @property
+    def padding_back(self):
+        """Zero steps added after each sequence."""
+        return self._pad_back
+
+    @padding_back.setter
+    def padding_back(self, v):
+        self._pad_back = self._nonneg(self._where(), "padding_back", v)
+
+    @property
+    def activation(self):
+        """The update gate's activation."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, v):
+        self._activation = self._check_choice(self._where(), "activation", v,
+                                              QRNN_ACTIVATIONS)
+
+    @property
+    def dropout(self):
+        """The dropout rate of the forget gate."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, v):
+        self._dropout = self._check_dropout(self._where(), v)
+
+    @property
+    def recurrent_mode(self):
+        """'direct', 'reverse', 'bidirectional_concat' or 'bidirectional_sum'."""
+        return self._mode
+
+    @recurrent_mode.setter
+    def recurrent_mode(self, v):
+        self._mode = self._check_choice(self._where(), "mode", v, QRNN_MODES)
+
+    def _gate_rows(self):
+        return QRNN_POOLINGS[self._pooling] * self._hidden
+
+    @property
+    def filter(self):
+        """(1, G*H, 1, window_size, 1, 1, I): gate blocks update, forget, output, input."""
+        w = self._params.get("filter")
+        if w is None:
+            return None
+        F, K, E = w.shape
+        return self._blob_of(w, (1, F, 1, K, 1, 1, E))
+
+    @filter.setter
+    def filter(self, blob):
+        if blob is None:
+            self._set_param("filter", None, 0, None, "")
+            return
+        GH, K = self._gate_rows(), self._window
+        s = tuple(int(v) for v in blob.shape)
+        if len(s) != 7 or s[0] * s[1] * s[2] != GH or s[3] != K or s[4] * s[5] != 1:
+            raise ShapeError(f"{self._where()}: filter must have shape (1, {GH}, 1, {K}, 1, "
+                             f"1, InputSize), got {s}")
+        host = self._host_float(blob, "filter")
+        self._params["filter"] = self._engine_backend().asarray(
+            np.ascontiguousarray(host.reshape(GH, K, s[6])), dtype=np.float32)
+        self._grads.pop("filter", None)
+
+    @property
+    def free_term(self):
+        """(G*H, 1, 1, 1, 1, 1, 1)."""
+        return self._param_blob("free_term", (self._gate_rows(), 1, 1, 1, 1, 1, 1))
+
+    @free_term.setter
+    def free_term(self, blob):
+        GH = self._gate_rows()
+        self._set_param("free_term", blob, GH, None, f"({GH}, 1, 1, 1, 1, 1, 1)")
+
+    # ------------------------------------------------------------------ passes
+    def _init_params(self, be, I):
+        GH, K, p = self._gate_rows(), self._window, self._params
+        if "filter" not in p:
+            w = self._dnn.initializer._draw((GH, K, I), K * I).astype(np.float32)
+            p["filter"] = be.asarray(w, dtype=np.float32)
+        if "free_term" not in p:
+            p["free_term"] = be.zeros((GH,), dtype=np.float32)
+
+    def _forward(self, be, xs, training):
+        x, T, N, I = self._check_input(be, xs)
+        H, G = self._hidden, QRNN_POOLINGS[self._pooling]
+        GH = G * H
+        bidir = self._mode.startswith("bidirectional")
+        if len(xs) > 2 and not bidir:
+            raise ShapeError(f"{self._where()}: input 2 (the reverse pooling's initial state) "
+                             f"exists only in the bidirectional modes, mode is {self._mode!r}")
+        h0s = [self._initial_state(be, x, xs, k, N, H, "initial state") for k in (1, 2)]
+        self._init_params(be, I)
+        w = self._params["filter"]
+        if w.shape[2] != I:
+            raise ShapeError(f"{self._where()}: input 0 must have object size (Height*Width*"
+                             f"Depth*Channels) {w.shape[2]} like the filter, got {I}")
+        a, s_tc = call_op(self, be, "time_conv.forward", x.reshape(T, N, I), w, self._stride,
+                          self._pad_front, self._pad_back, 1)
+        To = a.shape[0]
+        a, s_bias = call_op(self, be, "bias.forward", a.reshape(To * N, GH),
+                            self._params["free_term"])
+        op, params = QRNN_ACTIVATIONS[self._activation]
+        u, s_act = call_op(self, be, f"{op}.forward", a, **params)
+        sg, s_sig = call_op(self, be, "sigmoid.forward", a)
+        blocks = np.arange(GH) // H
+        gates, s_upd = call_op(self, be, "linear.forward", u,
+                               _selection(be, GH, np.flatnonzero(blocks == 0)))
+        drop = None
+        if training and self._dropout > 0:
+            keep = 1.0 - self._dropout
+            fd, drop = self._forget_dropout(be, sg, To, N * GH, keep)
+            part, s_rest = call_op(self, be, "linear.forward", sg,
+                                   _selection(be, GH, np.flatnonzero(blocks >= 2)))
+            part_f, s_f = call_op(self, be, "linear.forward", fd,
+                                  _selection(be, GH, np.flatnonzero(blocks == 1)))
+            gates = gates + part + part_f
+        else:
+            part, s_rest = call_op(self, be, "linear.forward", sg,
+                                   _selection(be, GH, np.flatnonzero(blocks >= 1)))
+            gates, s_f = gates + part, None
+        g3 = gates.reshape(To, N, GH)
+        if not bidir:
+            hs, s_q = call_op(self, be, "qrnn.forward", g3, h0s[0], pooling=self._pooling,
+                              reverse=self._mode == "reverse")
+            pools, y, s_cat = [s_q], hs.reshape(To * N, H), None
+        else:
+            h1, s1 = call_op(self, be, "qrnn.forward", g3, h0s[0], pooling=self._pooling,
+                             reverse=False)
+            h2, s2 = call_op(self, be, "qrnn.forward", g3, h0s[1], pooling=self._pooling,
+                             reverse=True)
+            pools = [s1, s2]
+            h1, h2 = h1.reshape(To * N, H), h2.reshape(To * N, H)
+            if self._mode == "bidirectional_sum":
+                y, s_cat = h1 + h2, None
+            else:
+                P = np.zeros((2, 2 * H, H), np.float32)
+                P[0, np.arange(H), np.arange(H)] = P[1, H + np.arange(H), np.arange(H)] = 1
+                y1, c1 = call_op(self, be, "linear.forward", h1, be.asarray(P[0],
+                                                                            dtype=np.float32))
+                y2, c2 = call_op(self, be, "linear.forward", h2, be.asarray(P[1],
+                                                                            dtype=np.float32))
+                y, s_cat = y1 + y2, (c1, c2)
+        self._saved = dict(x_shape=tuple(int(v) for v in x.shape),
+                           in_shapes=[tuple(v.shape) for v in xs], To=To, s_tc=s_tc,
+                           s_bias=s_bias, s_act=s_act, s_sig=s_sig, s_upd=s_upd,
+                           s_rest=s_rest, s_f=s_f, drop=drop, pools=pools, s_cat=s_cat)
+        Hout = 2 * H if self._mode == "bidirectional_concat" else H
+        return [y.reshape((To,) + tuple(x.shape[1:3]) + (1, 1, 1, Hout))]
+
+    def _forget_dropout(self, be, sg, To, M, keep):
+        """f' = 1 + mask * (f - 1) on every step with one mask (the same seed per step)."""
+        from refnn.neoml.Dnn._activation import _row
+        seed = self._dnn.random.seed32()
+        steps = (sg - 1).reshape(To, M)
+        out, saved = be.empty(steps.shape, dtype=np.float32), []
+        for t in range(To):
+            y_t, s_t = call_op(self, be, "dropout.forward", _row(be, steps, t), keep=keep,
+                               seed=seed, scale=1.0)
+            out[t] = y_t
+            saved.append(s_t)
+        return (out + 1).reshape(sg.shape), saved
+
+    def _backward(self, be, dys, need_dx):
+        from refnn.neoml.Dnn._activation import _row
+        sv = self._saved
+        x_shape, To, H = sv["x_shape"], sv["To"], self._hidden
+        N, GH = x_shape[1] * x_shape[2], self._gate_rows()
+        dy = dys[0].reshape(To * N, -1)
+        if len(sv["pools"]) == 1:
+            dhs = [dy]
+        elif sv["s_cat"] is None:
+            dhs = [dy, dy]
+        else:
+            dhs = [call_op(self, be, "linear.backward", dy, s)[0] for s in sv["s_cat"]]
+        dgates, dh0s = None, []
+        for dh, s_q in zip(dhs, sv["pools"]):
+            dg, dh0 = call_op(self, be, "qrnn.backward", dh.reshape(To, N, H), s_q)
+            dgates = dg if dgates is None else dgates + dg
+            dh0s.append(dh0)
+        dgates = dgates.reshape(To * N, GH)
+        du = call_op(self, be, "linear.backward", dgates, sv["s_upd"])[0]
+        dsg = call_op(self, be, "linear.backward", dgates, sv["s_rest"])[0]
+        if sv["drop"] is not None:
+            dfd = call_op(self, be, "linear.backward", dgates, sv["s_f"])[0].reshape(To, -1)
+            dsteps = be.empty(dfd.shape, dtype=np.float32)
+            for t, s_t in enumerate(sv["drop"]):
+                dsteps[t] = call_op(self, be, "dropout.backward", _row(be, dfd, t), s_t)[0]
+            dsg = dsg + dsteps.reshape(dsg.shape)
+        op, _ = QRNN_ACTIVATIONS[self._activation]
+        da = call_op(self, be, f"{op}.backward", du, sv["s_act"])[0] + \
+            call_op(self, be, "sigmoid.backward", dsg, sv["s_sig"])[0]
+        da, db = call_op(self, be, "bias.backward", da, sv["s_bias"])
+        self._accumulate("free_term", db)
+        dx, dw = call_op(self, be, "time_conv.backward", da.reshape(To, N, GH), sv["s_tc"])
+        self._accumulate("filter", dw)
+        dxs = [dx.reshape(x_shape)]
+        for k, dh0 in zip((1, 2), dh0s):
+            if k < len(sv["in_shapes"]):
+                dxs.append(None if dh0 is None else dh0.reshape(sv["in_shapes"][k]))
+        while len(dxs) < len(sv["in_shapes"]):
+            dxs.append(None)
+        return dxs
