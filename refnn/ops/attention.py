@@ -1,4 +1,5 @@
-"""Attention family: scaled dot-product attention, batched.
+"""Attention family: scaled dot-product and additive (Bahdanau) attention, batched, and
+the head permutations of multi-head layers.
 
 Canonical layout: batch-first, one (rows, features) matrix per batch entry b:
 
