@@ -336,3 +336,14 @@ def test_eval_partial_minibatch_counts_only_real_samples(nbe):
     (x, t), = list(data)[1:]
     w = model.fprop(x, inference=True).get().argmax(0) != t.get().argmax(0)
     np.testing.assert_array_equal(w, [False, True] * T)     # the wrapped columns
+
+
+def test_generalized_cost_buffers_follow_the_sequence_layout(nbe):
+    nbe.bsz = 4
+    seq = Sequential([LSTM(3, Gaussian(), name="l"),
+                      Affine(5, Gaussian(), activation=Softmax(), name="o")])
+    seq.configure((2, 6))
+    seq.allocate()
+    cost = GeneralizedCost(costfunc=CrossEntropyMulti())
+    cost.initialize(seq)
+    assert cost.outputs.shape == (1, 24) and cost.deltas.shape == (5, 24)

@@ -403,6 +403,8 @@ class GeneralizedCost(NervanaObject):
 
     ``get_cost`` returns the batch-mean cost as a (1, 1) Tensor; ``get_errors`` the
     per-sample deltas (the optimizers divide gradients by the batch size, as in neon).
+    After a recurrent layer (outputs (nclass, nsteps * N)) every column is a sample of
+    the mean, as in neon.
     """
 
     def __init__(self, costfunc, name=None):
@@ -428,8 +430,9 @@ class GeneralizedCost(NervanaObject):
                 last.pass_through = True
                 self.costfunc.shortcut = True
         self.cost = self.be.empty((1, 1))
-        self.outputs = self.be.iobuf(1)
-        self.deltas = self.be.iobuf(last.out_shape)
+        rows, nsteps = _time_distributed(last.out_shape)     # one cost per column
+        self.outputs = self.be.empty((1, nsteps * self.be.bsz))
+        self.deltas = self.be.empty((rows, nsteps * self.be.bsz))
 
     def _buffers(self, inputs):
         if self.cost is None:
