@@ -4,8 +4,10 @@ Tensors are neon's (features, batch). After a recurrent layer (or a LookupTable)
 layer's ``in_shape`` is (nfeatures, nsteps) and its input (nfeatures, nsteps * batch),
 time-major (column t * N + n is step t of sample n): as in neon, every layer here treats
 the steps as extra batch (Linear is y = W x over all nsteps * N columns, out_shape
-(nout, nsteps); Bias, Activation, Dropout keep (nfeatures, nsteps)). Every layer's arithmetic is a refnn op called
-through the backend (``self.be.rb.op("linear.forward")``); the class attribute ``OPS``
+(nout, nsteps); Bias, Activation, Dropout keep (nfeatures, nsteps)).
+
+Every layer's arithmetic is a refnn op called through the backend
+(``self.be.rb.op("linear.forward")``); the class attribute ``OPS``
 names the ops a layer uses (read by ``refnn coverage``). The ops are batch-first, so
 a layer converts at its edge with ``be.to_nc`` / ``be.from_nc`` where the op needs it
 (linear, bias, softmax); elementwise ops take neon's tensors as they are.
