@@ -2,7 +2,8 @@
 
 Signatures are those of refnn.ops.attention with the backend first; arrays stay on the
 device. Every product is one launch of the batched ``bgemm`` kernel (the batch in the
-third NDRange dimension; transposed operands are swapped strides, nothing is copied);
+third NDRange dimension, 16 outputs per work-item in registers; transposed operands are
+swapped strides, nothing is copied);
 the softmax and its backward are one work-item per row.
 """
 import math
@@ -14,14 +15,15 @@ from refnn.errors import check_same_shape
 from refnn.ops.attention import _check_heads, check_attention
 
 _OP = "scaled_dot_attention"
-_TS = 16
+#: outputs per work-item of bgemm (RN in attention.cl) and rows per work-group
+_RN, _ROWS = 16, 8
 
 
 def _u32(v):
     return np.uint32(v)
 
 
-def _up(n, m=_TS):
+def _up(n, m):
     return (n + m - 1) // m * m
 
 
@@ -30,7 +32,7 @@ def _bgemm(be, Bt, M, N, K, alpha, a, sa, b, sb, c):
     sb = (batch, row, col) strides of B(k, n), in elements."""
     item = be.dtype.itemsize
     be.kernel("attention", "bgemm")(
-        be.queue, (_up(N), _up(M), Bt), (_TS, _TS, 1),
+        be.queue, (-(-N // _RN), _up(M, _ROWS), Bt), (1, _ROWS, 1),
         _u32(M), _u32(N), _u32(K), real(be, alpha),
         a.base_data, _u32(a.offset // item), *map(_u32, sa),
         b.base_data, _u32(b.offset // item), *map(_u32, sb), c.data)

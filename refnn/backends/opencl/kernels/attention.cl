@@ -6,12 +6,15 @@
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #endif
 
-#define TS 16
+#define RN 16
 
 /* bgemm: C[b][m, n] = alpha * sum_k A[b](m, k) B[b](k, n) for every batch entry b
  * (get_global_id(2)); A(m, k) = a[aoff + b*sab + m*sam + k*sak], B(k, n) likewise, so a
  * transposed operand is just swapped strides (q k^T, A^T dout, dS^T q of the reference);
- * C is C-contiguous (B, M, N). 16 x 16 tiles of A and B staged in local memory. */
+ * C is C-contiguous (B, M, N). Each work-item keeps RN = 16 outputs C[b][m, n0 .. n0+15]
+ * in registers and streams k (no local memory, no barriers: on PoCL's CPU device this
+ * ran 2.5-10x faster than a 16 x 16 local-memory tiling for the 64 x 64 x 32 products of
+ * a transformer head). */
 __kernel void bgemm(const uint M, const uint N, const uint K, const real alpha,
                     __global const real *a, const uint aoff, const uint sab,
                     const uint sam, const uint sak,
@@ -19,24 +22,28 @@ __kernel void bgemm(const uint M, const uint N, const uint K, const real alpha,
                     const uint sbk, const uint sbn,
                     __global real *c)
 {
-    __local real As[TS][TS + 1];
-    __local real Bs[TS][TS + 1];
-    const uint tn = get_local_id(0), tm = get_local_id(1);
-    const uint n = get_group_id(0) * TS + tn, m = get_group_id(1) * TS + tm;
-    const uint bt = get_global_id(2);
-    __global const real *ab = a + aoff + (size_t)bt * sab;
-    __global const real *bb = b + boff + (size_t)bt * sbb;
-    real acc = 0;
-    for (uint k0 = 0; k0 < K; k0 += TS) {
-        /* work-item (tm, tn) loads A(m, k0 + tn) and B(k0 + tm, n) */
-        const uint ka = k0 + tn, kb = k0 + tm;
-        As[tm][tn] = (m < M && ka < K) ? ab[(size_t)m * sam + (size_t)ka * sak] : (real)0;
-        Bs[tm][tn] = (kb < K && n < N) ? bb[(size_t)kb * sbk + (size_t)n * sbn] : (real)0;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (uint kk = 0; kk < TS; kk++) acc += As[tm][kk] * Bs[kk][tn];
-        barrier(CLK_LOCAL_MEM_FENCE);
+    const uint n0 = get_global_id(0) * RN, m = get_global_id(1), bt = get_global_id(2);
+    if (m >= M || n0 >= N) return;
+    __global const real *ar = a + aoff + (size_t)bt * sab + (size_t)m * sam;
+    __global const real *bb = b + boff + (size_t)bt * sbb + (size_t)n0 * sbn;
+    real acc[RN];
+    for (uint j = 0; j < RN; j++) acc[j] = 0;
+    const uint nn = min((uint)RN, N - n0);
+    if (nn == RN) {                      /* full strip: a fixed trip count vectorises */
+        for (uint k = 0; k < K; k++) {
+            const real av = ar[(size_t)k * sak];
+            __global const real *br = bb + (size_t)k * sbk;
+            for (uint j = 0; j < RN; j++) acc[j] += av * br[(size_t)j * sbn];
+        }
+    } else {                             /* the last, partial strip of a row */
+        for (uint k = 0; k < K; k++) {
+            const real av = ar[(size_t)k * sak];
+            __global const real *br = bb + (size_t)k * sbk;
+            for (uint j = 0; j < nn; j++) acc[j] += av * br[(size_t)j * sbn];
+        }
     }
-    if (m < M && n < N) c[((size_t)bt * M + m) * N + n] = alpha * acc;
+    __global real *cr = c + ((size_t)bt * M + m) * N + n0;
+    for (uint j = 0; j < nn; j++) cr[j] = alpha * acc[j];
 }
 
 /* softmax_rows: p[r, :] = softmax(p[r, :] + mask[b*mstride + i*Tk + :]) in place for
