@@ -74,7 +74,8 @@ def test_global_pooling_vs_reference(engine, cls, op):
     rng = np.random.default_rng(2)
     BL, BW, H, W, D, C = 2, 3, 4, 5, 2, 3
     x = rng.normal(0, 1, (BL, BW, 1, H, W, D, C)).astype(np.float32)
-    dnn, layer = _net(engine, lambda s: getattr(neoml.Dnn, cls)(s, name="g"))
+    args = (1,) if cls == "GlobalMaxPooling" else ()    # max_count: required (spec)
+    dnn, layer = _net(engine, lambda s: getattr(neoml.Dnn, cls)(s, *args, name="g"))
     N = BL * BW
     x4 = x.reshape(N, H * W * D, C).transpose(0, 2, 1).reshape(N, C, H * W * D, 1)
     y4, saved = getattr(P, op + "_forward")(x4.astype(np.float64))

@@ -73,7 +73,8 @@ class FullyConnected(Layer):
         if blob.object_count != self._element_count:
             raise ShapeError(f"{self._where()}: weights must hold element_count="
                              f"{self._element_count} objects (shape (1, {self._element_count}, "
-                             f"1, H, W, D, C)), got blob shape {tuple(blob.shape)}")
+                             f"1, H, W, D, C)), got blob shape "
+                             f"{tuple(int(v) for v in blob.shape)}")
         if self._in_dims is not None and "weights" in self._params \
                 and tuple(int(s) for s in blob.shape[3:]) != self._in_dims:
             raise ShapeError(f"{self._where()}: weights must have object shape "
@@ -108,7 +109,7 @@ class FullyConnected(Layer):
         host = self._host_float(blob, "free_term")
         if host.size != n:
             raise ShapeError(f"{self._where()}: free_term must have {n} "
-                             f"elements, got blob shape {tuple(blob.shape)}")
+                             f"elements, got blob shape {tuple(int(v) for v in blob.shape)}")
         self._params["free_term"] = be.asarray(host.reshape(-1), dtype=np.float32)
 
     def _engine_backend(self):
@@ -118,7 +119,9 @@ class FullyConnected(Layer):
 
     def _host_float(self, blob, what):
         if not isinstance(blob, Blob):
-            raise ParameterError(f"{self._where()}: {what} must be a neoml Blob, got {blob!r}")
+            got = (f"{type(blob).__name__} of shape {tuple(blob.shape)}"
+                   if isinstance(blob, np.ndarray) else repr(blob))
+            raise ParameterError(f"{self._where()}: {what} must be a neoml Blob, got {got}")
         if blob.dtype != "float32":
             self._check_float(blob.data, what)
         return blob.asarray(copy=True, keep_dims=True)

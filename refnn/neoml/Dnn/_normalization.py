@@ -24,9 +24,10 @@ BatchNormalization follows NeoML's CBatchNormalizationLayer (learn mode = a
   beta - final_gamma slow_mean) (the ``batch_norm_infer`` op with mean 0, var 1, eps 0);
   its backward is dx = final_gamma dy.
 
-Differences from NeoML: the solver's l1/l2 regularisation applies to gamma and beta
-here (NeoML multiplies it by 0 for this layer); NeoML's recurrent-mode batch size
-correction does not exist (refnn.neoml has no recurrent mode).
+As in NeoML (whose CBatchNormalizationLayer sets its base l1/l2 regularisation
+multipliers to 0), the solver's l1/l2 regularisation never touches gamma and beta
+(``_l1_mult = _l2_mult = 0``, read by the solver). Difference from NeoML: its
+recurrent-mode batch size correction does not exist (refnn.neoml has no recurrent mode).
 """
 import numpy as np
 
@@ -94,6 +95,9 @@ class BatchNormalization(_ParamLayer):
 
     OPS = ("batch_norm", "batch_norm_infer")
     _STATE = ("_slow_mean", "_slow_var", "_final_gamma", "_final_beta")
+    #: NeoML's base regularisation multipliers: no l1/l2 decay of gamma/beta
+    _l1_mult = 0.0
+    _l2_mult = 0.0
 
     def __init__(self, input_layer, channel_based=True, zero_free_term=False,
                  slow_convergence_rate=1.0, name=None):
@@ -359,7 +363,7 @@ class ObjectNormalization(_ParamLayer):
         if self._obj_dims is not None and host.size != int(np.prod(self._obj_dims)):
             raise ShapeError(f"{self._where()}: {name} must have "
                              f"{int(np.prod(self._obj_dims))} elements (the object size), "
-                             f"got blob shape {tuple(blob.shape)}")
+                             f"got blob shape {tuple(int(v) for v in blob.shape)}")
         if self._obj_dims is None:
             self._obj_dims = tuple(int(v) for v in blob.shape[3:])
         self._params[name] = be.asarray(host.reshape(-1), dtype=np.float32)

@@ -10,7 +10,8 @@ have none), so MeanPooling divides by filter_height * filter_width:
 
     MaxPooling:  y[n, a, b, c] = max_{i < kh, j < kw} x[n, a sh + i, b sw + j, c]
     MeanPooling: y[n, a, b, c] = sum_{i < kh, j < kw} x[n, a sh + i, b sw + j, c] / (kh kw)
-    Ho = (H - kh) // sh + 1, Wo = (W - kw) // sw + 1; output (BL, BW, LS, Ho, Wo, 1, D*C).
+    Ho = (H - kh) // sh + 1, Wo = (W - kw) // sw + 1; output (BL, BW, LS, Ho, Wo, D, C)
+    (Depth and Channels of the input, as the spec says).
 
 MaxPooling3D / MeanPooling3D pool the H x W x D volume of each channel with a
 (height, width, depth) window: the blob's (H, W, D) order is kept and handed to
@@ -57,7 +58,8 @@ def _blob_shape(layer, x):
 
 class _Sizes:
     """A validated size-tuple property (``filter_size``, ``stride_size``) stored in
-    ``_<name>``, plus read-only views of its components (``component(i)``)."""
+    ``_<name>``, plus its components as properties (``component(i)``; NeoML's
+    ``filter_height`` etc., readable and settable)."""
 
     def __init__(self, doc):
         self.__doc__ = doc
@@ -72,8 +74,16 @@ class _Sizes:
         setattr(obj, self.attr, _sizes(obj._where(), self.name, value, obj.DIMS))
 
     @staticmethod
-    def component(attr, i, doc):
-        return property(lambda self: getattr(self, attr)[i], doc=doc)
+    def component(attr, i, doc, name):
+        def fset(self, value):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ParameterError(f"{self._where()}: {name} must be an int, got {value!r}")
+            if value < 1:
+                raise ParameterError(f"{self._where()}: {name} must be >= 1, got {value!r}")
+            sizes = list(getattr(self, attr))
+            sizes[i] = int(value)
+            setattr(self, attr, tuple(sizes))
+        return property(lambda self: getattr(self, attr)[i], fset, doc=doc)
 
 
 class _Pool2d(Layer):
@@ -84,10 +94,14 @@ class _Pool2d(Layer):
 
     filter_size = _Sizes("The window size (height, width).")
     stride_size = _Sizes("The window stride (vertical, horizontal).")
-    filter_height = _Sizes.component("_filter_size", 0, "The window height.")
-    filter_width = _Sizes.component("_filter_size", 1, "The window width.")
-    stride_height = _Sizes.component("_stride_size", 0, "The vertical window stride.")
-    stride_width = _Sizes.component("_stride_size", 1, "The horizontal window stride.")
+    filter_height = _Sizes.component("_filter_size", 0, "The window height.",
+                                      "filter_height")
+    filter_width = _Sizes.component("_filter_size", 1, "The window width.",
+                                     "filter_width")
+    stride_height = _Sizes.component("_stride_size", 0, "The vertical window stride.",
+                                      "stride_height")
+    stride_width = _Sizes.component("_stride_size", 1, "The horizontal window stride.",
+                                     "stride_width")
 
     def __init__(self, input_layers, filter_size=(3, 3), stride_size=(1, 1), name=None):
         where = f"{type(self).__name__} {name!r}"
@@ -128,7 +142,8 @@ class _Pool2d(Layer):
                                                (0,) * self.DIMS, **self._op_params())
         self._saved = (s, out, saved)
         y = self._swap(y.reshape(N, C, int(np.prod(out))))
-        return [y.reshape(s[:3] + out + (1,) * (3 - self.DIMS) + (C,))]
+        # NeoML keeps Depth and Channels of the input (2-D: D*C pooled as channels)
+        return [y.reshape(s[:3] + out + s[3 + self.DIMS:])]
 
     def _backward(self, be, dys, need_dx):
         s, out, saved = self._saved
@@ -168,8 +183,10 @@ class _Pool3d(_Pool2d):
 
     filter_size = _Sizes("The window size (height, width, depth).")
     stride_size = _Sizes("The window stride (vertical, horizontal, depth).")
-    filter_depth = _Sizes.component("_filter_size", 2, "The window depth.")
-    stride_depth = _Sizes.component("_stride_size", 2, "The window stride along the depth.")
+    filter_depth = _Sizes.component("_filter_size", 2, "The window depth.",
+                                     "filter_depth")
+    stride_depth = _Sizes.component("_stride_size", 2, "The window stride along the depth.",
+                                     "stride_depth")
 
     def __init__(self, input_layers, filter_size=(3, 3, 3), stride_size=(1, 1, 1),
                  name=None):
@@ -239,7 +256,7 @@ class GlobalMaxPooling(_GlobalPool):
     OP = "global_max_pool"
     OPS = ("global_max_pool", "global_max_pool_topk")
 
-    def __init__(self, input_layers, max_count=1, name=None):
+    def __init__(self, input_layers, max_count, name=None):
         self._max_count = self._check_count(f"GlobalMaxPooling {name!r}", max_count)
         super().__init__(input_layers, name)
 

@@ -8,7 +8,10 @@ rules, as the refnn ops take them (``refnn.ops.optim``):
 * with ``max_gradient_norm`` > 0 the averaged gradient of EACH LAYER (all its
   parameters together) is scaled by max_norm / max(norm, max_norm) -- per layer, not
   global; this factor goes into grad_scale too;
-* l1/l2 regularisation adds l2 w + clip(w, -l1, l1) (inside the op);
+* l1/l2 regularisation adds l2 w + clip(w, -l1, l1) (inside the op), each multiplied
+  by the layer's ``_l1_mult`` / ``_l2_mult`` (NeoML's base regularisation multipliers,
+  1 by default; BatchNormalization sets both to 0, as NeoML's C++ layer does, so its
+  gamma/beta are never decayed);
 * ``t`` counts the steps of the solver (1 on the first).
 
 The norm of a layer's gradient is the only arithmetic done here: each parameter's
@@ -116,6 +119,7 @@ class Solver:
         be = self._engine.backend
         self._t += 1
         update = be.op(self.OP + ".update")
+        hyper = self._hyper()
         for layer in dnn._layers.values():
             if not layer._params or not layer._learning_enabled:
                 layer._grads.clear()
@@ -126,6 +130,9 @@ class Solver:
                 norm = np.sqrt(sum(_sum_of_squares(be, g) for g in grads.values()
                                    if g is not None)) * scale
                 scale *= self._max_norm / max(norm, self._max_norm)
+            # NeoML's per-layer base regularisation multipliers (0 for BatchNormalization)
+            layer_hyper = dict(hyper, l1=hyper["l1"] * getattr(layer, "_l1_mult", 1.0),
+                               l2=hyper["l2"] * getattr(layer, "_l2_mult", 1.0))
             for name, param in layer._params.items():
                 g = grads[name]
                 if g is None:
@@ -134,7 +141,7 @@ class Solver:
                 state = self._state.get(key)
                 if state is None or state[0].shape != param.shape:
                     state = self._state[key] = self._new_state(be, param)
-                update(param, g, *state, grad_scale=scale, **self._hyper())
+                update(param, g, *state, grad_scale=scale, **layer_hyper)
             layer._grads.clear()
 
 
