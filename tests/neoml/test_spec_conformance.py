@@ -401,3 +401,61 @@ def test_batch_norm_regularisation_multipliers_are_neoml_s():
     for name in ("Conv", "FullyConnected", "ObjectNormalization"):
         assert getattr(getattr(D, name), "_l1_mult", 1.0) == 1.0
         assert getattr(getattr(D, name), "_l2_mult", 1.0) == 1.0
+
+
+# ------------------------------------------------------------------ apply_batch_normalization
+# name -> (constructor overrides, input shape); the spec gives the method to all five
+FOLD_ROWS = {
+    "Conv": (dict(filter_count=3, filter_size=(2, 2), padding_size=(1, 0)),
+             (1, 2, 1, 4, 3, 1, 2)),
+    "Conv3D": (dict(filter_count=3, filter_size=(2, 2, 2), padding_size=(0, 1, 0)),
+               (1, 2, 1, 3, 3, 3, 2)),
+    "TransposedConv": (dict(filter_count=3, filter_size=(2, 3), stride_size=(2, 1)),
+                       (1, 2, 1, 2, 3, 1, 2)),
+    "TransposedConv3D": (dict(filter_count=3, filter_size=(2, 2, 2), stride_size=(1, 2, 1)),
+                         (1, 2, 1, 2, 2, 2, 2)),
+    "ChannelwiseConv": (dict(filter_count=3, filter_size=(2, 2), padding_size=(1, 1)),
+                        (1, 2, 1, 3, 3, 1, 3)),
+}
+
+
+def _of(engine, a):
+    return neoml.Blob.asblob(engine, a, a.shape, copy=True)
+
+
+@pytest.mark.parametrize("name", sorted(FOLD_ROWS))
+def test_apply_batch_normalization_folds_into_every_conv(engine, name):
+    """conv -> channel-based BatchNormalization in run mode == the folded conv alone
+    (NeoML's apply_batch_normalization, listed by the spec for every conv layer)."""
+    overrides, shape = FOLD_ROWS[name]
+    rng = np.random.default_rng(11)
+    dnn = D.Dnn(engine, neoml.Random.Random(3))
+    src = D.Source(dnn, "x")
+    conv = getattr(D, name)(src, name="conv", **dict(overrides, is_zero_free_term=False))
+    bn = D.BatchNormalization(conv, name="bn")
+    sink = D.Sink(bn, name="out")
+    x = rng.normal(0, 1, shape).astype(np.float32)
+    dnn.run_and_backward({"x": _of(engine, x)})       # learn-mode statistics
+    be = engine.backend
+    conv._params["free_term"] = be.asarray(rng.normal(0, 1, 3).astype(np.float32))
+    bn._params["gamma"] = be.asarray(rng.uniform(0.5, 2, 3).astype(np.float32))
+    bn._params["beta"] = be.asarray(rng.normal(0, 1, 3).astype(np.float32))
+    bn._final_dirty = True
+    before = dnn.run({"x": _of(engine, x)})["out"].asarray(copy=True)
+    conv.apply_batch_normalization(bn)
+    dnn.delete_layer(bn)
+    sink.connect(conv)
+    after = dnn.run({"x": _of(engine, x)})["out"].asarray(copy=True)
+    assert not np.allclose(before, x.mean()), "the batch norm did something"
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(FOLD_ROWS))
+def test_apply_batch_normalization_errors_name_the_layer(engine, name):
+    dnn = D.Dnn(engine)
+    src = D.Source(dnn, "x")
+    conv = getattr(D, name)(src, name="conv", **FOLD_ROWS[name][0])
+    with pytest.raises(RefnnError, match=f"{name} 'conv'.*apply_batch_normalization"):
+        conv.apply_batch_normalization(D.ReLU(conv, name="relu"))
+    with pytest.raises(RefnnError, match=f"{name} 'conv'.*run the network first"):
+        conv.apply_batch_normalization(D.BatchNormalization(conv, name="bn"))

@@ -102,6 +102,14 @@ class ChannelwiseConv(Layer):
     def zero_free_term(self, value):
         self._zero_free_term = bool(value)
 
+    def apply_batch_normalization(self, layer):
+        """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
+        layer) into the filter and free term: channel c's filter scaled by
+        final_gamma[c], b' = final_gamma b + final_beta. Delete the batch norm
+        afterwards, as in NeoML."""
+        from refnn.neoml.Dnn._normalization import fold_batch_norm
+        fold_batch_norm(self, layer, "filter", self._filter_count)
+
     @property
     def filter(self):
         """A copy of the filter as a blob (1, 1, 1, kh, kw, 1, C); None before the first

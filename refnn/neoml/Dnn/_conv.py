@@ -386,6 +386,15 @@ class _ConvLayer(Layer):
     def _trainable(self):
         return self._learning_enabled
 
+    def apply_batch_normalization(self, layer):
+        """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
+        layer) into the filters and free term: output channel f's filter scaled by
+        final_gamma[f], b' = final_gamma b + final_beta. Delete the batch norm
+        afterwards, as in NeoML."""
+        from refnn.neoml.Dnn._normalization import fold_batch_norm
+        fold_batch_norm(self, layer, "filter", self._filter_count,
+                        axis=1 if self.TRANSPOSED else 0)
+
     def _kernel3(self):
         """The filter size padded to (kh, kw, kd) for the blob shape."""
         return self._filter_size + (1,) * (3 - self.ND)

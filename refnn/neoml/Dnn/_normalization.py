@@ -498,13 +498,15 @@ class Lrn(Layer):
         return [dx.reshape(dy.shape)]
 
 
-def fold_batch_norm(owner, layer, weight_name, n):
+def fold_batch_norm(owner, layer, weight_name, n, axis=0):
     """Fold ``layer`` (a BatchNormalization fed by ``owner``) into ``owner``'s weights:
     every output channel f of ``owner`` is scaled by final_gamma[f], and its free term
     becomes final_gamma[f] b[f] + final_beta[f] (b = 0 with a zero free term), so that
     owner-then-batch-norm in run mode equals the folded owner alone. ``weight_name`` is
-    the owner's parameter whose first axis is the n output channels. Host arithmetic:
-    a one-off edit of the weights at the API edge."""
+    the owner's parameter whose axis ``axis`` is the n output channels (0 for
+    FullyConnected / Conv / Conv3D / ChannelwiseConv, 1 for the transposed convolutions,
+    whose op filters are (C_in, F, ...)). Host arithmetic: a one-off edit of the weights
+    at the API edge."""
     where = f"{owner._where()}.apply_batch_normalization"
     if not isinstance(layer, BatchNormalization):
         raise ParameterError(f"{where}: layer must be a neoml.Dnn.BatchNormalization, "
@@ -527,7 +529,9 @@ def fold_batch_norm(owner, layer, weight_name, n):
     be = owner._engine_backend()
     fg, fb = host
     wh = be.to_host(w).astype(np.float64)
-    wh = wh * fg.reshape((n,) + (1,) * (wh.ndim - 1))
+    shape = [1] * wh.ndim
+    shape[axis] = n
+    wh = wh * fg.reshape(shape)
     b = owner._params.get("free_term")
     bh = np.zeros(n) if b is None else be.to_host(b).astype(np.float64)
     owner._params[weight_name] = be.asarray(wh.astype(np.float32), dtype=np.float32)
