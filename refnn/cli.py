@@ -3,11 +3,11 @@
     refnn devices               OpenCL platforms and devices (which one is the default)
     refnn coverage [--json]     op x backend matrix for every op and every API layer
     refnn train [options]       train an MLP or a CNN on the bundled digits, through neon or NeoML
-    refnn train --model char-lstm   a character-level LSTM on the bundled text (NeoML)
+    refnn train --model char-lstm   a character-level LSTM on the bundled text, neon or NeoML
 
-``refnn train`` is also teaching material: :func:`train_neon`, :func:`train_neoml` and
-:func:`train_char_lstm_neoml` are the whole training scripts, each written only with its
-public API.
+``refnn train`` is also teaching material: :func:`train_neon`, :func:`train_neoml`,
+:func:`train_char_lstm_neon` and :func:`train_char_lstm_neoml` are the whole training
+scripts, each written only with its public API.
 """
 import argparse
 import importlib
@@ -356,21 +356,14 @@ def report_epoch(epoch, train_cost, accuracy):
 
 
 # --------------------------------------------------------------------------- char-lstm
-CHAR_LSTM_DEFAULTS = dict(api="neoml", hidden=128, steps=300, seq_len=50, learning_rate=0.01,
+CHAR_LSTM_DEFAULTS = dict(api="neon", hidden=128, steps=300, seq_len=50, learning_rate=0.01,
                           sample_length=300, temperature=0.7, heldout=0.05)
-CHAR_LSTM_APIS = ("neoml",)             # refnn.neon's Linear has no per-step input yet
 SAMPLE_PROMPT = "Alice "
 
 
 def cmd_train_char_lstm(args):
     """``refnn train --model char-lstm``: a character-level LSTM on the bundled text."""
     from refnn.data import load_alice, unigram_entropy
-    if args.api not in CHAR_LSTM_APIS:
-        print(f"refnn train: --model char-lstm runs through refnn.{'/'.join(CHAR_LSTM_APIS)} "
-              f"only (got --api {args.api}): refnn.neon's Affine/Linear takes one vector "
-              "per sample, not the per-step (features, nsteps) input of a sequence",
-              file=sys.stderr)
-        return 2
     if args.epochs is not None:
         print("refnn train: --model char-lstm trains for --steps windows, not --epochs",
               file=sys.stderr)
@@ -383,23 +376,30 @@ def cmd_train_char_lstm(args):
           f"on, the last {len(heldout_text):,} held out; {len(set(text))} distinct "
           f"characters, unigram entropy {h_unigram:.3f} nats/char "
           f"({h_unigram / math.log(2):.3f} bits)")
-    print(f"one-hot -> LSTM({args.hidden}) -> per-step FullyConnected -> softmax "
-          f"cross-entropy, {args.batch_size} streams x {args.seq_len}-step windows "
-          f"(truncated BPTT), {args.steps} steps through refnn.{args.api} on the "
-          f"{args.backend} backend")
+    layers = (f"LSTM({args.hidden}) -> Affine({len(set(text))}, Softmax) -> "
+              "CrossEntropyMulti" if args.api == "neon" else
+              f"Lstm({args.hidden}) -> FullyConnected({len(set(text))}) -> "
+              "CrossEntropyLoss")
+    print(f"one-hot characters -> {layers} on every step, {args.batch_size} streams x "
+          f"{args.seq_len}-step windows (truncated BPTT), {args.steps} steps through "
+          f"refnn.{args.api} on the {args.backend} backend")
     start = time.perf_counter()
-    result = train_char_lstm_neoml(train_text, heldout_text, args)
+    train = train_char_lstm_neon if args.api == "neon" else train_char_lstm_neoml
+    result = train(train_text, heldout_text, args)
     costs = result["costs"]
     k = max(1, min(20, len(costs) // 5))
     first, last = sum(costs[:k]) / k, sum(costs[-k:]) / k
-    print(f"per-character cross-entropy in nats (bits): first {k} steps {first:.3f} "
-          f"({first / math.log(2):.3f}), last {k} steps {last:.3f} "
-          f"({last / math.log(2):.3f}), held-out text {result['heldout']:.3f} "
-          f"({result['heldout'] / math.log(2):.3f}); unigram entropy {h_unigram:.3f} "
-          f"({h_unigram / math.log(2):.3f}) in {time.perf_counter() - start:.1f} s")
-    verdict = "below" if result["heldout"] < h_unigram else "NOT below"
-    print(f"held-out cross-entropy is {h_unigram - result['heldout']:+.3f} nats/char "
-          f"{verdict} the unigram entropy")
+    heldout = result["heldout"]
+
+    def nats_bits(h):
+        return f"{h:.3f} ({h / math.log(2):.3f})"
+    print(f"per-character cross-entropy in nats (bits): first {k} steps {nats_bits(first)}, "
+          f"last {k} steps {nats_bits(last)}, held-out text "
+          f"{'n/a' if heldout is None else nats_bits(heldout)}; unigram entropy "
+          f"{nats_bits(h_unigram)} in {time.perf_counter() - start:.1f} s")
+    h, what = (last, "the last steps'") if heldout is None else (heldout, "held-out")
+    print(f"{what} cross-entropy is {abs(h_unigram - h):.3f} nats/char "
+          f"{'below' if h < h_unigram else 'ABOVE'} the unigram entropy")
     print(f"sample (the prompt {SAMPLE_PROMPT!r}, then {args.sample_length} generated "
           f"characters, temperature {args.temperature}):\n{result['sample']}")
     return 0
@@ -427,6 +427,125 @@ def text_streams(ids, n_streams):
     L = (len(ids) - 1) // n_streams
     return (ids[:n_streams * L].reshape(n_streams, L),
             ids[1:n_streams * L + 1].reshape(n_streams, L))
+
+
+def train_char_lstm_neon(train_text, heldout_text, args):
+    """The character LSTM through refnn.neon: a plain neon script (neon's char_rnn.py).
+
+    ``Text`` cuts the text into ``batch_size`` parallel streams and yields minibatches
+    of ``seq_len`` steps: inputs one-hot (V, seq_len * batch_size), targets the next
+    characters one-hot, time-major columns (column t * N + n is step t of stream n).
+    LSTM(reset_cells=False) starts every minibatch from the state the previous one
+    ended with -- truncated BPTT -- and Affine(V, Softmax) after it acts on every step;
+    CrossEntropyMulti's cost is the mean over all T * N columns: nats per character.
+    """
+    import numpy as np
+
+    from refnn.neon.backends import gen_backend
+    from refnn.neon.callbacks import Callback, Callbacks
+    from refnn.neon.data import NervanaDataIterator, Text
+    from refnn.neon.initializers import GlorotUniform
+    from refnn.neon.layers import LSTM, Affine, GeneralizedCost
+    from refnn.neon.models import Model
+    from refnn.neon.optimizers import Adam
+    from refnn.neon.transforms import CrossEntropyMulti, Logistic, Softmax, Tanh
+
+    neon_backend = {"reference": "reference", "cpu": "cpu", "opencl": "gpu"}[args.backend]
+    be = gen_backend(backend=neon_backend, batch_size=args.batch_size, rng_seed=args.seed,
+                     device_id=args.device)
+    vocab = sorted(set(train_text + heldout_text))
+    train = Text(args.seq_len, text=train_text, vocab=vocab)
+
+    class Steps(NervanaDataIterator):
+        """``steps`` minibatches of ``data``, starting it again when it runs out."""
+
+        def __init__(self, data, steps):
+            super().__init__()
+            self.data, self.steps = data, steps
+            self.shape, self.ndata = data.shape, steps * be.bsz
+
+        @property
+        def nbatches(self):
+            return self.steps
+
+        def reset(self):
+            self.data.reset()
+
+        def __iter__(self):
+            done = 0
+            while True:
+                for minibatch in self.data:
+                    yield minibatch
+                    done += 1
+                    if done == self.steps:
+                        return
+
+    def layers():
+        init = GlorotUniform()
+        return [LSTM(args.hidden, init, activation=Tanh(), gate_activation=Logistic(),
+                     reset_cells=False),
+                Affine(len(vocab), init, bias=init, activation=Softmax())]
+
+    class StepCosts(Callback):
+        """Every minibatch's cost (nats per character)."""
+
+        def __init__(self):
+            super().__init__()
+            self.costs = []
+
+        def on_minibatch_end(self, callback_data, model, epoch, minibatch):
+            self.costs.append(float(model.cost.cost.get()[0, 0]))
+
+    net = Model(layers())
+    cost = GeneralizedCost(costfunc=CrossEntropyMulti())
+    optimizer = Adam(learning_rate=args.learning_rate, gradient_clip_value=5.0)
+    callbacks = Callbacks(net, progress_bar=not args.no_progress)
+    step_costs = StepCosts()
+    callbacks.add_callback(step_costs)
+    net.fit(Steps(train, args.steps), cost=cost, optimizer=optimizer, num_epochs=1,
+            callbacks=callbacks)
+
+    # held-out text: forward only, minibatch by minibatch (the state carries on); None
+    # when the held-out text does not fill one minibatch of batch_size x seq_len
+    total, count = 0.0, 0
+    if len(heldout_text) >= args.batch_size * args.seq_len:
+        for x, t in Text(args.seq_len, text=heldout_text, vocab=vocab):
+            p = net.fprop(x, inference=True).get()
+            total -= float(np.sum(np.log(np.maximum(p[t.get() > 0.5], 1e-30))))
+            count += p.shape[1]
+
+    # generation: neon's way -- batch size 1, one step, a new model with the weights
+    be.bsz = 1
+    gen = Model(layers())
+    gen.initialize((len(vocab), 1))
+    for new, old in zip(gen.layers_to_optimize, net.layers_to_optimize):
+        new.W[:] = old.W
+    index = {c: i for i, c in enumerate(vocab)}
+    rng = np.random.default_rng(args.seed)
+    x = np.zeros((len(vocab), 1), np.float32)
+
+    def feed(c):
+        """One step of the generator on character c: the next character's probabilities."""
+        x[:] = 0
+        x[index[c], 0] = 1
+        return gen.fprop(be.array(x), inference=True).get()[:, 0].astype(np.float64)
+
+    for c in SAMPLE_PROMPT:
+        p = feed(c)
+    out = list(SAMPLE_PROMPT)
+    for _ in range(args.sample_length):
+        out.append(vocab[sample_index(rng, np.log(np.maximum(p, 1e-30)), args.temperature)])
+        p = feed(out[-1])
+    return {"costs": step_costs.costs, "heldout": total / count if count else None,
+            "sample": "".join(out)}
+
+
+def sample_index(rng, logits, temperature):
+    """A draw from softmax(logits / temperature)."""
+    import numpy as np
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    p = np.exp(z - z.max())
+    return int(rng.choice(len(p), p=p / p.sum()))
 
 
 def train_char_lstm_neoml(train_text, heldout_text, args):
@@ -512,7 +631,7 @@ def train_char_lstm_neoml(train_text, heldout_text, args):
         count += t * N
 
     sample = generate(dnn, inputs, last_states, codec, H, args)
-    return {"costs": costs, "heldout": total / count, "sample": sample}
+    return {"costs": costs, "heldout": total / count if count else None, "sample": sample}
 
 
 def generate(dnn, inputs, last_states, codec, H, args):
@@ -528,9 +647,7 @@ def generate(dnn, inputs, last_states, codec, H, args):
         run = dnn.run(inputs(ids, np.zeros_like(ids), h, c))
         h, c = last_states(len(ids), 1)
         z = run["scores"].asarray().reshape(len(ids), -1)[-1].astype(np.float64)
-        z = z / args.temperature
-        p = np.exp(z - z.max())
-        nxt = int(rng.choice(len(p), p=p / p.sum()))
+        nxt = sample_index(rng, z, args.temperature)
         out.append(nxt)
         ids = np.array([[nxt]], dtype=np.int32)
     return codec.decode(out)
@@ -575,8 +692,7 @@ def build_parser():
                    "cross-entropy in nats and bits against the text's unigram entropy and "
                    "prints a generated sample (default mlp)")
     p.add_argument("--api", choices=APIS, default=None,
-                   help=f"default {d['api']}; char-lstm runs through "
-                   f"{' and '.join(CHAR_LSTM_APIS)} only (default {c['api']})")
+                   help=f"which public API trains it (default {d['api']})")
     p.add_argument("--device", default=None,
                    help="OpenCL device for -b opencl (index or 'platform:device', "
                    "see `refnn devices`)")
