@@ -201,7 +201,7 @@ class Lstm(_Weighted):
 
     @dropout.setter
     def dropout(self, v):
-        self._dropout = unit_rate(self._where(), "dropout_rate", v)
+        self._dropout = unit_rate(self._where(), "dropout (dropout_rate)", v)
 
     dropout_rate = dropout
 
@@ -966,7 +966,8 @@ class Qrnn(_Weighted):
 
     @recurrent_mode.setter
     def recurrent_mode(self, v):
-        self._mode = self._check_choice(self._where(), "mode", v, QRNN_MODES)
+        self._mode = self._check_choice(self._where(), "recurrent_mode (mode)", v,
+                                        QRNN_MODES)
 
     def _gate_rows(self):
         return QRNN_POOLINGS[self._pooling] * self._hidden
