@@ -17,6 +17,8 @@ with BLAS threads alone took seconds with OpenMP gate loops beside them.
 Layouts (C-contiguous): sequences (T, N, G*H) or (T, N, H), states (N, H), u (G*H, H);
 gate blocks in the order of refnn.ops.recurrent (rnn: h; lstm: g, f, i, o; gru: z, r, n).
 ``reverse`` walks t = T-1 .. 0; the state before the first processed step is h0 (c0).
+Recurrent dropout (lstm, indrnn): ``mask`` is (1, N, H) -- one mask for every step -- or
+(T, N, H); ``masked`` False means no mask (``mask`` is then a dummy, never read).
 """
 from libc.math cimport exp, tanh
 
@@ -99,6 +101,23 @@ cdef inline void _sigmoid_inplace(floating *a, Py_ssize_t n) noexcept nogil:
 cdef inline Py_ssize_t _step(Py_ssize_t k, Py_ssize_t T, bint reverse) noexcept nogil:
     """The time index of the k-th processed step."""
     return T - 1 - k if reverse else k
+
+
+cdef inline floating *_mask_of(floating[:, :, ::1] mask, bint masked,
+                               Py_ssize_t t) noexcept nogil:
+    """The (N, H) dropout mask of input step t (its only mask when mask is (1, N, H)),
+    or NULL without a mask."""
+    if not masked:
+        return NULL
+    return &mask[t if mask.shape[0] > 1 else 0, 0, 0]
+
+
+cdef inline void _mul_to(const floating *a, const floating *m, floating *out,
+                         Py_ssize_t n) noexcept nogil:
+    """out = a * m elementwise (out may be a)."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        out[k] = a[k] * m[k]
 
 
 # The row functions below do one batch row of one step; each is a few plain loops over
@@ -196,10 +215,12 @@ cdef inline void _lstm_backward_row(const floating *dhs, const floating *dcs,
 
 def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] h0,
                  floating[:, ::1] c0, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
-                 bint reverse):
+                 bint reverse, floating[:, :, ::1] mask, floating[:, :, ::1] hpm,
+                 bint masked):
     """gates holds x_t w^T + b on entry (T, N, 4H); per step: gates[t] += h u^T (GEMM),
     then the fused cell: g = tanh, f, i, o = sigmoid (stored back into gates),
-    c = f * c_prev + i * g, h = o * tanh(c)."""
+    c = f * c_prev + i * g, h = o * tanh(c). With a mask, hpm[t] = m_t * h (the masked
+    previous state, kept for du) replaces h in the GEMM; hpm (T, N, H) is then written."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
     cdef Py_ssize_t k, t, n
     cdef floating *a
@@ -207,13 +228,18 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
     cdef floating *cc
     cdef const floating *hp = &h0[0, 0]
     cdef const floating *cp = &c0[0, 0]
+    cdef const floating *hr
     with nogil:
         for k in range(T):
             t = _step(k, T, reverse)
             a = &gates[t, 0, 0]
             hc = &hs[t, 0, 0]
             cc = &cs[t, 0, 0]
-            gemm_rowmajor(False, True, <int>N, <int>(4 * H), <int>H, <floating>1, hp,
+            hr = hp
+            if masked:
+                _mul_to(hp, _mask_of(mask, masked, t), &hpm[t, 0, 0], N * H)
+                hr = &hpm[t, 0, 0]
+            gemm_rowmajor(False, True, <int>N, <int>(4 * H), <int>H, <floating>1, hr,
                           <int>H, &u[0, 0], <int>H, <floating>1, a, <int>(4 * H))
             for n in range(N):
                 _lstm_row(a + n * 4 * H, cp + n * H, hc + n * H, cc + n * H, H)
@@ -224,10 +250,12 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
 def lstm_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] dcs,
                   floating[:, :, ::1] gates, floating[:, :, ::1] cs, floating[:, ::1] c0,
                   floating[:, ::1] u, floating[:, :, ::1] dz, floating[:, ::1] dh,
-                  floating[:, ::1] dc, bint reverse):
+                  floating[:, ::1] dc, bint reverse, floating[:, :, ::1] mask,
+                  bint masked):
     """BPTT loop (refnn.ops.recurrent.lstm_backward): per step the fused cell gradient
     writes dz[t] = [dg, df, di, do] (pre-activation) and dc = dc * f, then dh = dz[t] u
-    (GEMM). dh and dc must be zero on entry; on return they are dh0 and dc0."""
+    (GEMM), times m_t with a mask. dh and dc must be zero on entry; on return they are
+    dh0 and dc0."""
     cdef Py_ssize_t T = cs.shape[0], N = cs.shape[1], H = cs.shape[2]
     cdef Py_ssize_t k, t, n
     cdef const floating *cp
@@ -242,6 +270,8 @@ def lstm_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] dcs,
             gemm_rowmajor(False, False, <int>N, <int>H, <int>(4 * H), <floating>1,
                           &dz[t, 0, 0], <int>(4 * H), &u[0, 0], <int>H, <floating>0,
                           &dh[0, 0], <int>H)
+            if masked:
+                _mul_to(&dh[0, 0], _mask_of(mask, masked, t), &dh[0, 0], N * H)
 
 
 # ----------------------------------------------------------------------------- gru
@@ -361,11 +391,15 @@ cdef enum:
 
 
 cdef inline void _indrnn_row(floating *a, const floating *u, const floating *hp,
-                             Py_ssize_t H, int act) noexcept nogil:
-    """a = act(a + u * h_prev), in place (a holds x_t w^T + b)."""
+                             const floating *m, Py_ssize_t H, int act) noexcept nogil:
+    """a = act(a + u * (m * h_prev)), in place (a holds x_t w^T + b; m NULL: no mask)."""
     cdef Py_ssize_t j
-    for j in range(H):
-        a[j] = a[j] + u[j] * hp[j]
+    if m == NULL:
+        for j in range(H):
+            a[j] = a[j] + u[j] * hp[j]
+    else:
+        for j in range(H):
+            a[j] = a[j] + u[j] * (m[j] * hp[j])
     if act == ACT_RELU:
         for j in range(H):
             a[j] = a[j] if a[j] > 0 else 0
@@ -377,9 +411,10 @@ cdef inline void _indrnn_row(floating *a, const floating *u, const floating *hp,
 
 cdef inline void _indrnn_backward_row(const floating *dhs, const floating *h,
                                       const floating *hp, const floating *u, floating *dh,
-                                      floating *dz, floating *du, Py_ssize_t H,
-                                      int act) noexcept nogil:
-    """dz = (dhs + dh) act'(z); du += dz h_prev; dh = dz u (act' from h = act(z))."""
+                                      floating *dz, floating *du, const floating *m,
+                                      Py_ssize_t H, int act) noexcept nogil:
+    """dz = (dhs + dh) act'(z); du += dz h_prev; dh = dz u (act' from h = act(z)); with a
+    mask m (not NULL) du += dz m h_prev and dh = dz u m."""
     cdef Py_ssize_t j
     cdef floating d
     for j in range(H):
@@ -390,40 +425,52 @@ cdef inline void _indrnn_backward_row(const floating *dhs, const floating *h,
         else:
             d = (dhs[j] + dh[j]) * (1 - h[j] * h[j])
         dz[j] = d
-        du[j] += d * hp[j]
-        dh[j] = d * u[j]
+        if m == NULL:
+            du[j] += d * hp[j]
+            dh[j] = d * u[j]
+        else:
+            du[j] += d * (m[j] * hp[j])
+            dh[j] = d * u[j] * m[j]
 
 
 def indrnn_forward(floating[:, :, ::1] hs, floating[::1] u, floating[:, ::1] h0, int act,
-                   bint reverse):
-    """hs holds x_t w^T + b on entry; per step hs[t] = act(hs[t] + u * h_prev) in place.
-    No matrix product in the loop: each of the N*H units has its own recurrence."""
+                   bint reverse, floating[:, :, ::1] mask, bint masked):
+    """hs holds x_t w^T + b on entry; per step hs[t] = act(hs[t] + u * (m_t * h_prev))
+    in place (m_t = 1 without a mask). No matrix product in the loop: each of the N*H
+    units has its own recurrence."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
     cdef Py_ssize_t k, t, n
     cdef const floating *hp = &h0[0, 0]
+    cdef floating *m
     with nogil:
         for k in range(T):
             t = _step(k, T, reverse)
+            m = _mask_of(mask, masked, t)
             for n in range(N):
-                _indrnn_row(&hs[t, n, 0], &u[0], hp + n * H, H, act)
+                _indrnn_row(&hs[t, n, 0], &u[0], hp + n * H,
+                            NULL if m == NULL else m + n * H, H, act)
             hp = &hs[t, 0, 0]
 
 
 def indrnn_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] hs, floating[:, ::1] h0,
                     floating[::1] u, floating[:, :, ::1] dz, floating[:, ::1] dh,
-                    floating[::1] du, int act, bint reverse):
+                    floating[::1] du, int act, bint reverse, floating[:, :, ::1] mask,
+                    bint masked):
     """BPTT loop (refnn.ops.recurrent.indrnn_backward); dh and du must be zero on entry;
     on return dh is dh0 and du the recurrent weights' gradient."""
     cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
     cdef Py_ssize_t k, t, n
     cdef const floating *hp
+    cdef floating *m
     with nogil:
         for k in range(T - 1, -1, -1):
             t = _step(k, T, reverse)
             hp = &h0[0, 0] if k == 0 else &hs[_step(k - 1, T, reverse), 0, 0]
+            m = _mask_of(mask, masked, t)
             for n in range(N):
                 _indrnn_backward_row(&dhs[t, n, 0], &hs[t, n, 0], hp + n * H, &u[0],
-                                     &dh[n, 0], &dz[t, n, 0], &du[0], H, act)
+                                     &dh[n, 0], &dz[t, n, 0], &du[0],
+                                     NULL if m == NULL else m + n * H, H, act)
 
 
 # ---------------------------------------------------------------------------- qrnn

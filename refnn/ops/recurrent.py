@@ -11,6 +11,15 @@ row block k of w, u and b belongs to gate k (the order is NeoML's, given per op 
 NeoML keeps one free term for the input and one for the recurrent product; they are only
 ever added, so the op takes their sum ``b`` and the facades hand ``db`` to both.
 
+Recurrent dropout: ``lstm`` and ``indrnn`` take an optional keyword ``h_mask``, a dropout
+mask multiplied onto the previous state before the recurrent product (already scaled,
+its entries 0 or 1/(1 - rate)). It is (N, H) -- one mask for every step of the sequence,
+NeoML's variational dropout (its IndRnn draws one batch x hidden mask per sequence, its
+Dropout layer keeps one mask over a recurrent sequence) -- or (T, N, H), a mask per
+step (``h_mask[t]`` belongs to input step t, the step that reads the previous state).
+``None`` (the default) means no dropout. The mask is not differentiable: the backward
+returns the same gradients as without it.
+
 Initial state: ``h0`` (N, H) (and ``c0`` (N, H) for the lstm) are optional positional
 inputs; ``None`` (the default) means zeros, and the backward then returns ``None`` for
 them. ``reverse=True`` runs the recurrence from the last step to the first (step t then
@@ -82,6 +91,23 @@ def check_sequence(op, x_shape, w_shape, u_shape, b_shape, h0_shape=None, c0_sha
             raise ShapeError(f"{op}: the initial state {name} must have shape {(N, H)} "
                              f"(batch, hidden), got {tuple(s)}")
     return T, N, I, H
+
+
+def check_mask(op, mask_shape, T, N, H):
+    """The recurrent dropout mask ``h_mask`` must be (N, H) (one mask for every step) or
+    (T, N, H) (one per step); None (no mask) passes. Raises ShapeError naming ``op``."""
+    if mask_shape is None:
+        return
+    s = tuple(mask_shape)
+    if s not in ((N, H), (T, N, H)):
+        raise ShapeError(f"{op}: the recurrent dropout mask h_mask must have shape "
+                         f"{(N, H)} (one mask for every step) or {(T, N, H)} (one per "
+                         f"step), got {s}")
+
+
+def mask_at(h_mask, t):
+    """The mask of input step t: the (N, H) mask itself, or h_mask[t]."""
+    return h_mask if h_mask.ndim == 2 else h_mask[t]
 
 
 def check_activation(op, activation, allowed=ACTIVATIONS):
@@ -204,10 +230,10 @@ def rnn_backward(dhs, saved):
 
 
 # ------------------------------------------------------------------------- lstm
-def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False):
+def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
     """NeoML's Lstm. Gate blocks (rows of w, u, b) in NeoML's order g, f, i, o:
 
-        [a_g, a_f, a_i, a_o] = x_t w^T + h_{t-1} u^T + b
+        [a_g, a_f, a_i, a_o] = x_t w^T + (m_t * h_{t-1}) u^T + b
         g = tanh(a_g)  (the "main" block)    f = sigmoid(a_f)   (forget)
         i = sigmoid(a_i)   (input)           o = sigmoid(a_o)   (output)
         c_t = f * c_{t-1} + i * g
@@ -216,10 +242,12 @@ def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False):
     x (T, N, I), w (4H, I), u (4H, H), b (4H,), h0, c0 (N, H) or None (zeros)
     -> (hs, cs), both (T, N, H): the hidden and the cell state of every step (NeoML's
     outputs 0 and 1; the last cell state is cs[-1], or cs[0] when reversed).
+    m_t is the recurrent dropout mask ``h_mask`` (module docstring; None: m_t = 1).
     """
     check_sequence("lstm", x.shape, w.shape, u.shape, b.shape,
                    None if h0 is None else h0.shape, None if c0 is None else c0.shape)
     T, N, _ = x.shape
+    check_mask("lstm", None if h_mask is None else h_mask.shape, T, N, u.shape[1])
     H = u.shape[1]
     dtype = np.result_type(x, w)
     hs, cs = np.empty((T, N, H), dtype), np.empty((T, N, H), dtype)
@@ -227,13 +255,14 @@ def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False):
     h = np.zeros((N, H), dtype) if h0 is None else h0
     c = np.zeros((N, H), dtype) if c0 is None else c0
     for t in steps(T, reverse):
-        a = x[t] @ w.T + h @ u.T + b
+        hm = h if h_mask is None else h * mask_at(h_mask, t)
+        a = x[t] @ w.T + hm @ u.T + b
         g, f, i, o = np.tanh(a[:, :H]), sigmoid(a[:, H:2 * H]), \
             sigmoid(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
         c = f * c + i * g
         h = o * np.tanh(c)
         hs[t], cs[t], gates[t] = h, c, np.concatenate([g, f, i, o], axis=1)
-    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, reverse)
+    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, reverse, h_mask)
 
 
 def lstm_backward(douts, saved):
@@ -244,13 +273,15 @@ def lstm_backward(douts, saved):
         dc = dcs[t] + dc_next + dh * o * (1 - tanh(c_t)^2)
         dg = dc * i,  df = dc * c_{t-1},  di = dc * g,  do = dh * tanh(c_t)
         dz_t = [dg (1 - g^2), df f (1 - f), di i (1 - i), do o (1 - o)]
-        dh_next = dz_t u,   dc_next = dc * f
-        dx_t = dz_t w,  dw += dz_t^T x_t,  du += dz_t^T h_{t-1},  db += sum_n dz_t
+        dh_next = (dz_t u) * m_t,   dc_next = dc * f
+        dx_t = dz_t w,  dw += dz_t^T x_t,  du += dz_t^T (m_t * h_{t-1}),  db += sum_n dz_t
+
+    (m_t = 1 without a recurrent dropout mask: the mask gates the gradient to h_{t-1}).
 
     Returns (dx, dw, du, db, dh0, dc0) (dh0/dc0 None when h0/c0 were None).
     """
     dhs, dcs = douts
-    x, w, u, h0, c0, hs, cs, gates, reverse = saved
+    x, w, u, h0, c0, hs, cs, gates, reverse, h_mask = saved
     H = u.shape[1]
     hprev = previous_states(hs, h0, reverse)
     cprev = previous_states(cs, c0, reverse)
@@ -263,11 +294,12 @@ def lstm_backward(douts, saved):
         dc = dcs[t] + dc_next + dh * o * (1 - tc ** 2)
         dz = np.concatenate([dc * i * (1 - g ** 2), dc * cprev[t] * f * (1 - f),
                              dc * g * i * (1 - i), dh * tc * o * (1 - o)], axis=1)
+        m = 1 if h_mask is None else mask_at(h_mask, t)
         dx[t] = dz @ w
         dw += dz.T @ x[t]
-        du += dz.T @ hprev[t]
+        du += dz.T @ (hprev[t] * m)
         db += dz.sum(axis=0)
-        dh_next, dc_next = dz @ u, dc * f
+        dh_next, dc_next = (dz @ u) * m, dc * f
     return (dx, dw, du, db, None if h0 is None else dh_next,
             None if c0 is None else dc_next)
 
@@ -355,46 +387,51 @@ def _indrnn_dact(h, activation):
     return h * (1 - h) if activation == "sigmoid" else 1 - h ** 2
 
 
-def indrnn_forward(x, w, u, b, h0=None, activation="relu", reverse=False):
+def indrnn_forward(x, w, u, b, h0=None, activation="relu", reverse=False, h_mask=None):
     """IndRNN (Li et al. 2018; NeoML's IndRnn): the recurrent weights are a vector,
 
-        h_t = act(x_t w^T + u * h_{t-1} + b)          act = relu (NeoML's default),
-                                                      sigmoid or tanh
+        h_t = act(x_t w^T + u * (m_t * h_{t-1}) + b)      act = relu (NeoML's default),
+                                                          sigmoid or tanh
 
     so every hidden unit has its own one-dimensional recurrence. x (T, N, I), w (H, I),
-    u (H,), b (H,), h0 (N, H) or None (zeros) -> hs (T, N, H). NeoML's dropout of the
-    input and the recurrent state is the facade's (a mask applied around the op).
+    u (H,), b (H,), h0 (N, H) or None (zeros) -> hs (T, N, H). m_t is the recurrent
+    dropout mask ``h_mask`` (module docstring; None: m_t = 1); NeoML's IndRnn draws one
+    (N, H) mask per sequence. Its input dropout is the facade's (a mask before the op).
     """
     check_indrnn(x.shape, w.shape, u.shape, b.shape, None if h0 is None else h0.shape,
                  activation)
     T, N, _ = x.shape
+    check_mask("indrnn", None if h_mask is None else h_mask.shape, T, N, w.shape[0])
     hs = np.empty((T, N, w.shape[0]), np.result_type(x, w))
     h = np.zeros((N, w.shape[0]), hs.dtype) if h0 is None else h0
     for t in steps(T, reverse):
-        h = _indrnn_act(x[t] @ w.T + u * h + b, activation)
+        hm = h if h_mask is None else h * mask_at(h_mask, t)
+        h = _indrnn_act(x[t] @ w.T + u * hm + b, activation)
         hs[t] = h
-    return hs, (x, w, u, h0, hs, activation, reverse)
+    return hs, (x, w, u, h0, hs, activation, reverse, h_mask)
 
 
 def indrnn_backward(dhs, saved):
     """BPTT of indrnn_forward: in reverse processing order, dh_next = 0 after the last step,
 
-        dz_t = (dhs[t] + dh_next) * act'(z_t)      dh_next = dz_t * u
-        dx_t = dz_t w,  dw += dz_t^T x_t,  du += sum_n dz_t * h_{t-1},  db += sum_n dz_t
+        dz_t = (dhs[t] + dh_next) * act'(z_t)      dh_next = dz_t * u * m_t
+        dx_t = dz_t w,  dw += dz_t^T x_t,  du += sum_n dz_t * m_t * h_{t-1},
+        db += sum_n dz_t                           (m_t = 1 without a dropout mask)
 
     Returns (dx, dw, du, db, dh0) (dh0 None when h0 was None).
     """
-    x, w, u, h0, hs, activation, reverse = saved
+    x, w, u, h0, hs, activation, reverse, h_mask = saved
     hprev = previous_states(hs, h0, reverse)
     dx, dw, du, db = (np.zeros_like(a) for a in (x, w, u, u))
     dh_next = np.zeros_like(hs[0])
     for t in reversed(steps(len(x), reverse)):
         dz = (dhs[t] + dh_next) * _indrnn_dact(hs[t], activation)
+        m = 1 if h_mask is None else mask_at(h_mask, t)
         dx[t] = dz @ w
         dw += dz.T @ x[t]
-        du += (dz * hprev[t]).sum(axis=0)
+        du += (dz * m * hprev[t]).sum(axis=0)
         db += dz.sum(axis=0)
-        dh_next = dz * u
+        dh_next = dz * u * m
     return dx, dw, du, db, (None if h0 is None else dh_next)
 
 

@@ -309,3 +309,120 @@ def test_bad_upstream_gradient(backend):
     with pytest.raises(ShapeError, match=r"lstm: dcs must have shape \(3, 2, 3\)"):
         be.op("lstm.backward")((be.asarray(np.zeros((3, 2, 3))),
                                 be.asarray(np.zeros((3, 1, 3)))), saved)
+
+
+# --------------------------------------------------------------- recurrent dropout
+MASKED = ["lstm", "indrnn"]
+
+
+def _masked_case(op, T=6, N=3, I=4, H=5, seed=20):
+    """Inputs with h0 (and c0), a (T, N, H) 0/2 mask (keep 1/2) and douts."""
+    rng = np.random.default_rng(seed)
+    args = inputs(op, T, N, I, H, seed=seed) + (rng.normal(size=(N, H)),) * n_states(op)
+    mask = (rng.random((T, N, H)) < 0.5) * 2.0
+    d = rng.normal(size=(T, N, H))
+    return args, mask, ((d, d * 0.5) if op == "lstm" else d)
+
+
+def _fwd_bwd(be, op, args, douts, **params):
+    outs, saved = run(be, op, *args, **params)
+    d = tuple(be.asarray(x) for x in douts) if op == "lstm" else be.asarray(douts)
+    grads = be.op(op + ".backward")(d, saved)
+    return outs, tuple(be.to_host(g) for g in grads)
+
+
+@pytest.mark.parametrize("op", MASKED)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_mask_of_ones_is_no_dropout(any_backend, op, reverse):
+    args, mask, douts = _masked_case(op)
+    o0, g0 = _fwd_bwd(any_backend, op, args, douts, reverse=reverse)
+    o1, g1 = _fwd_bwd(any_backend, op, args, douts, reverse=reverse,
+                      h_mask=any_backend.asarray(np.ones(mask.shape[1:])))
+    for a, c in zip(o0 + g0, o1 + g1):
+        np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", MASKED)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_one_mask_equals_the_same_mask_at_every_step(any_backend, op, reverse):
+    args, mask, douts = _masked_case(op)
+    T = mask.shape[0]
+    o0, g0 = _fwd_bwd(any_backend, op, args, douts, reverse=reverse,
+                      h_mask=any_backend.asarray(mask[0]))
+    o1, g1 = _fwd_bwd(any_backend, op, args, douts, reverse=reverse,
+                      h_mask=any_backend.asarray(np.repeat(mask[:1], T, axis=0)))
+    for a, c in zip(o0 + g0, o1 + g1):
+        np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", MASKED)
+def test_mask_changes_the_result_and_the_reference_by_hand(any_backend, op):
+    """Each masked step equals one unmasked step from the masked state m_t * h_{t-1}
+    (the mask acts on the previous state only -- h0 included --, before the recurrent
+    product; the cell state is not masked)."""
+    args, mask, _ = _masked_case(op, T=2)
+    x, w, u, b, h0, *c0 = args
+    (o_plain, *_), _ = run(any_backend, op, *args)
+    outs, _ = run(any_backend, op, *args, h_mask=any_backend.asarray(mask))
+    step0, _ = run(any_backend, op, x[:1].copy(), w, u, b, h0 * mask[0], *c0)
+    assert not np.allclose(outs[0][1], o_plain[1])
+    # from step 0's state, masked by m_1, one unmasked step gives step 1
+    prev = [step0[0][0] * mask[1]] + ([step0[1][0]] if op == "lstm" else [])
+    step1, _ = run(any_backend, op, x[1:].copy(), w, u, b, *prev)
+    np.testing.assert_allclose(outs[0][0], step0[0][0], rtol=tol(any_backend),
+                               atol=tol(any_backend))
+    for k in range(len(step1)):
+        np.testing.assert_allclose(outs[k][1], step1[k][0], rtol=tol(any_backend),
+                                   atol=tol(any_backend))
+
+
+@pytest.mark.parametrize("op", MASKED)
+def test_gradient_flows_only_through_kept_units(any_backend, op):
+    """A dropped unit of h_{t-1} gets no gradient through the recurrent product: with one
+    mask for all steps, dh0 is 0 exactly where the mask is, and so is the recurrent
+    weights' gradient of a unit dropped everywhere (every row of every step)."""
+    args, mask, douts = _masked_case(op)
+    m = mask[0].copy()
+    m[:, 0] = 0                                   # unit 0 dropped for the whole batch
+    params = {"activation": "tanh"} if op == "indrnn" else {}   # relu: dead units too
+    _, grads = _fwd_bwd(any_backend, op, args, douts, h_mask=any_backend.asarray(m),
+                        **params)
+    dh0 = grads[4]
+    assert np.all(dh0[m == 0] == 0) and np.all(dh0[m != 0] != 0)
+    du = grads[2]
+    if op == "indrnn":
+        assert du[0] == 0 and np.all(du[1:] != 0)
+    else:                                          # column 0 of u reads h_{t-1}[:, 0]
+        assert np.all(du[:, 0] == 0) and np.all(du[:, 1:] != 0)
+
+
+@pytest.mark.parametrize("op", MASKED)
+@pytest.mark.parametrize("per_step", [False, True])
+def test_masked_reference_gradient_and_fast_paths(backend, op, per_step):
+    args, mask, douts = _masked_case(op, T=5, N=2, I=3, H=7)
+    params = {"reverse": per_step, "h_mask": mask if per_step else mask[2]}
+    if op == "indrnn":
+        params["activation"] = "tanh"
+    check_backward(getattr(R, op + "_forward"), getattr(R, op + "_backward"), args, params,
+                   name=op)
+    assert_backends_agree(op, backend, args, params)
+
+
+@pytest.mark.parametrize("op", MASKED)
+def test_float64_masked_fast_paths_match_reference(float64_backend, op):
+    args, mask, _ = _masked_case(op, T=9, N=3, I=4, H=7, seed=21)
+    params = {"reverse": True, "h_mask": mask}
+    if op == "indrnn":
+        params["activation"] = "sigmoid"
+    assert_matches_reference(float64_backend, op, args, params, dtype=np.float64,
+                             rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("op", MASKED)
+@pytest.mark.parametrize("shape", [(3, 5), (2, 4), (6, 2, 5), (4, 2, 5, 1)])
+def test_bad_mask_shape_names_the_op(any_backend, op, shape):
+    args, _, _ = _masked_case(op, T=4, N=2, I=3, H=5)
+    dev = [any_backend.asarray(a) for a in args]
+    with pytest.raises(ShapeError, match=rf"{op}: the recurrent dropout mask h_mask must "
+                                         r"have shape \(2, 5\) .*or \(4, 2, 5\)"):
+        any_backend.op(op + ".forward")(*dev, h_mask=any_backend.asarray(np.ones(shape)))

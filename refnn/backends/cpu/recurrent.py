@@ -8,6 +8,10 @@ Structure: everything that does not depend on the recurrence is one BLAS GEMM ov
 T*N rows (the input projection x w^T + b before the loop; dx = dZ w, dw = dZ^T X,
 du = dZ^T Hprev and db = column sums of dZ after it). The kernels run the time loop: one
 recurrent GEMM per step and the fused gate math.
+
+Recurrent dropout (lstm, indrnn): the keyword ``h_mask`` (N, H) or (T, N, H) goes to the
+kernels as (1, N, H) or (T, N, H), cast to x's dtype (its entries are 0 and 1/keep); the
+lstm kernel keeps the masked previous states m_t * h_{t-1} so that du stays one GEMM.
 """
 import numpy as np
 
@@ -16,7 +20,7 @@ from refnn._ext import recurrent as _k
 from refnn.backends.cpu._common import float_input
 from refnn.errors import ShapeError
 from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
-                                  check_indrnn, check_qrnn, check_sequence)
+                                  check_indrnn, check_mask, check_qrnn, check_sequence)
 
 
 def _inputs(op, x, w, u, b, h0=None, c0=None):
@@ -38,6 +42,16 @@ def _projection(x, w, b):
     out2[...] = b
     _dense.gemm(x.reshape(T * N, I), w.T, out2, 1.0, 1.0)
     return out
+
+
+def _mask(op, h_mask, T, N, H, dtype):
+    """(mask (Tm, N, H) C-contiguous of ``dtype``, masked); a (1, 1, 1) dummy when absent.
+    Any float mask is accepted and cast: its values are 0 and 1/keep."""
+    if h_mask is None:
+        return np.zeros((1, 1, 1), dtype), False
+    h_mask = float_input(op, "h_mask", h_mask)
+    check_mask(op, h_mask.shape, T, N, H)
+    return np.ascontiguousarray(h_mask.reshape((-1, N, H)), dtype=dtype), True
 
 
 def _state(s, N, H, dtype):
@@ -65,18 +79,22 @@ def _input_grads(dz, x, w):
     return dx, dw, db
 
 
-def _weight_grads(dz, x, w, hs, h0, reverse, rh=None):
+def _weight_grads(dz, x, w, hs, h0, reverse, rh=None, hpm=None):
     """dx, dw, du, db from the pre-activation gradients dz (T, N, G*H) of every step.
 
     du = sum_t dz_t^T hprev_t with hprev = hs shifted by one step (h0 first): two GEMMs
     on contiguous slices instead of a copy. For the gru, the n-block's recurrent
-    product took r * h, so its rows of du use rh (T, N, H) instead.
+    product took r * h, so its rows of du use rh (T, N, H) instead. With recurrent
+    dropout the product took hpm[t] = m_t * h_{t-1} (T, N, H): du = one GEMM over it.
     """
     T, N, I = x.shape
     H = hs.shape[2]
     GH = dz.shape[2]
     dx, dw, db = _input_grads(dz, x, w)
     du = np.zeros((GH, H), x.dtype)
+    if hpm is not None:
+        _dense.gemm(dz.reshape(T * N, GH).T, hpm.reshape(T * N, H), du, 1.0, 0.0)
+        return dx, dw, du, db
     rows = GH if rh is None else GH - H          # gru: the z, r rows only
     dzr = dz if rh is None else np.ascontiguousarray(dz[:, :, :rows])
     first, rest = (T - 1, slice(0, T - 1)) if reverse else (0, slice(1, T))
@@ -113,21 +131,23 @@ def rnn_backward(dhs, saved):
 
 
 # ---------------------------------------------------------------------------- lstm
-def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False):
+def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
     """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward)."""
     (x, w, u, b, h0, c0), (T, N, I, H) = _inputs("lstm", x, w, u, b, h0, c0)
+    mask, masked = _mask("lstm", h_mask, T, N, H, x.dtype)
     gates = _projection(x, w, b)
     hs = np.empty((T, N, H), x.dtype)
     cs = np.empty((T, N, H), x.dtype)
+    hpm = np.empty((T, N, H) if masked else (1, 1, 1), x.dtype)
     _k.lstm_forward(gates, u, _state(h0, N, H, x.dtype), _state(c0, N, H, x.dtype),
-                    hs, cs, bool(reverse))
-    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, bool(reverse))
+                    hs, cs, bool(reverse), mask, hpm, masked)
+    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, bool(reverse), mask, masked, hpm)
 
 
 def lstm_backward(douts, saved):
     """(dx, dw, du, db, dh0, dc0) of lstm (refnn.ops.recurrent.lstm_backward);
     douts = (dhs, dcs)."""
-    x, w, u, h0, c0, hs, cs, gates, reverse = saved
+    x, w, u, h0, c0, hs, cs, gates, reverse, mask, masked, hpm = saved
     if not isinstance(douts, (tuple, list)) or len(douts) != 2:
         raise ShapeError("lstm: the upstream gradient must be a pair (dhs, dcs) for the "
                          "two outputs (hs, cs)")
@@ -137,9 +157,9 @@ def lstm_backward(douts, saved):
     dz = np.empty_like(gates)
     dh, dc = np.zeros((N, H), hs.dtype), np.zeros((N, H), hs.dtype)
     _k.lstm_backward(dhs, dcs, gates, cs, _state(c0, N, H, hs.dtype), u, dz, dh, dc,
-                     reverse)
-    return (*_weight_grads(dz, x, w, hs, h0, reverse), None if h0 is None else dh,
-            None if c0 is None else dc)
+                     reverse, mask, masked)
+    return (*_weight_grads(dz, x, w, hs, h0, reverse, hpm=hpm if masked else None),
+            None if h0 is None else dh, None if c0 is None else dc)
 
 
 # ----------------------------------------------------------------------------- gru
@@ -168,7 +188,7 @@ def gru_backward(dhs, saved):
 
 
 # -------------------------------------------------------------------------- indrnn
-def indrnn_forward(x, w, u, b, h0=None, activation="relu", reverse=False):
+def indrnn_forward(x, w, u, b, h0=None, activation="relu", reverse=False, h_mask=None):
     """hs = indrnn(x) (refnn.ops.recurrent.indrnn_forward): projection GEMM, then the
     elementwise recurrence."""
     x = float_input("indrnn", "x", x)
@@ -177,21 +197,23 @@ def indrnn_forward(x, w, u, b, h0=None, activation="relu", reverse=False):
     h0 = None if h0 is None else float_input("indrnn", "h0", h0, x.dtype)
     T, N, I, H = check_indrnn(x.shape, w.shape, u.shape, b.shape,
                               None if h0 is None else h0.shape, activation)
+    mask, masked = _mask("indrnn", h_mask, T, N, H, x.dtype)
     act = INDRNN_ACTIVATIONS.index(activation)
     hs = _projection(x, w, b)
-    _k.indrnn_forward(hs, u, _state(h0, N, H, x.dtype), act, bool(reverse))
-    return hs, (x, w, u, h0, hs, act, bool(reverse))
+    _k.indrnn_forward(hs, u, _state(h0, N, H, x.dtype), act, bool(reverse), mask, masked)
+    return hs, (x, w, u, h0, hs, act, bool(reverse), mask, masked)
 
 
 def indrnn_backward(dhs, saved):
     """(dx, dw, du, db, dh0) of indrnn (refnn.ops.recurrent.indrnn_backward)."""
-    x, w, u, h0, hs, act, reverse = saved
+    x, w, u, h0, hs, act, reverse, mask, masked = saved
     dhs = _douts("indrnn", dhs, "dhs", hs.shape, hs.dtype)
     N, H = hs.shape[1:]
     dz = np.empty_like(hs)
     dh = np.zeros((N, H), hs.dtype)
     du = np.zeros(H, hs.dtype)
-    _k.indrnn_backward(dhs, hs, _state(h0, N, H, hs.dtype), u, dz, dh, du, act, reverse)
+    _k.indrnn_backward(dhs, hs, _state(h0, N, H, hs.dtype), u, dz, dh, du, act, reverse,
+                       mask, masked)
     dx, dw, db = _input_grads(dz, x, w)
     return dx, dw, du, db, (None if h0 is None else dh)
 

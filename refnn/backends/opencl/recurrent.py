@@ -8,6 +8,11 @@ recurrent GEMM (two for the gru) on row slices of the sequence buffers (dense.ge
 them by offset) and one fused gate kernel (two for the gru); after the BPTT loop
 dx, dw, du are GEMMs over all steps and db a column sum. A missing h0/c0 is a zero
 buffer on the device.
+
+Recurrent dropout (lstm, indrnn; keyword ``h_mask`` (N, H) or (T, N, H), uploaded in the
+backend's dtype when it comes from the host): kernels read m_t at ``mask + t * mstep``
+with mstep = 0 (one mask) or N*H (one per step). The lstm keeps the masked previous
+states hpm[t] = m_t * h_{t-1} (mask_state) for its GEMMs, and mask_mul gates dh in BPTT.
 """
 import numpy as np
 
@@ -15,7 +20,7 @@ from refnn.backends.opencl import dense
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d
 from refnn.errors import ShapeError
 from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
-                                  check_indrnn, check_qrnn, check_sequence)
+                                  check_indrnn, check_mask, check_qrnn, check_sequence)
 
 
 def _dev(be, op, what, a):
@@ -48,6 +53,15 @@ def _projection(be, x, w, b):
                                         out.data, np.uint32(GH), np.uint32(out.size))
     dense.gemm(be, x.reshape(T * N, I), w.T, out.reshape(T * N, GH), beta=1.0)
     return out
+
+
+def _mask(be, op, h_mask, T, N, H):
+    """(mask on the device or None, mstep): mstep = N*H for a mask per step, else 0."""
+    if h_mask is None:
+        return None, np.uint32(0)
+    mask = _dev(be, op, "h_mask", h_mask)
+    check_mask(op, mask.shape, T, N, H)
+    return mask, np.uint32(N * H if mask.ndim == 3 else 0)
 
 
 def _state(be, s, N, H):
@@ -84,14 +98,17 @@ def _input_grads(be, dz, x, w):
     return dx, dw, _col_sum(be, dz2)
 
 
-def _weight_grads(be, dz, x, w, hs, h0, reverse, rh=None):
+def _weight_grads(be, dz, x, w, hs, h0, reverse, rh=None, hpm=None):
     """dx, dw, du, db from dz (T, N, G*H); du as in refnn.backends.cpu.recurrent (the
-    previous states are hs shifted by one step, h0 first; the gru's n rows use rh)."""
+    previous states are hs shifted by one step, h0 first; the gru's n rows use rh; with
+    recurrent dropout du = dz^T hpm, the masked previous states, one GEMM)."""
     T, N, I = x.shape
     H = hs.shape[2]
     GH = dz.shape[2]
     dz2 = dz.reshape(T * N, GH)
     dx, dw, db = _input_grads(be, dz, x, w)
+    if hpm is not None:
+        return dx, dw, dense.gemm(be, dz2.T, hpm.reshape(T * N, H)), db
     du = be.zeros((GH, H))
     rows = GH if rh is None else GH - H
     first, rest, prev = ((T - 1, slice(0, T - 1), slice(1, T)) if reverse
@@ -137,23 +154,32 @@ def rnn_backward(be, dhs, saved):
 
 
 # ---------------------------------------------------------------------------- lstm
-def lstm_forward(be, x, w, u, b, h0=None, c0=None, reverse=False):
+def lstm_forward(be, x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
     """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward)."""
     (x, w, u, b, h0, c0), (T, N, I, H) = _inputs(be, "lstm", x, w, u, b, h0, c0)
+    mask, mstep = _mask(be, "lstm", h_mask, T, N, H)
     gates = _projection(be, x, w, b)
     hs, cs = be.empty((T, N, H)), be.empty((T, N, H))
     first, c_first = _state(be, h0, N, H), _state(be, c0, N, H)
+    hpm = None if mask is None else be.empty((T, N, H))
     for t, tp in _order(T, reverse):
-        dense.gemm(be, first if tp < 0 else hs[tp], u.T, gates[t], beta=1.0)
+        if mask is None:
+            hprev = first if tp < 0 else hs[tp]
+        else:
+            _launch(be, "mask_state", N * H, first.data, hs.data, mask.data, hpm.data,
+                    np.uint32(t), np.int32(tp), mstep, np.uint32(N * H))
+            hprev = hpm[t]
+        dense.gemm(be, hprev, u.T, gates[t], beta=1.0)
         _launch(be, "lstm_cell", N * H, gates.data, c_first.data, hs.data, cs.data,
                 np.uint32(t), np.int32(tp), np.uint32(N), np.uint32(H))
-    return (hs, cs), (x, w, u, h0, c0, c_first, hs, cs, gates, bool(reverse))
+    return (hs, cs), (x, w, u, h0, c0, c_first, hs, cs, gates, bool(reverse), mask, mstep,
+                      hpm)
 
 
 def lstm_backward(be, douts, saved):
     """(dx, dw, du, db, dh0, dc0) of lstm (refnn.ops.recurrent.lstm_backward);
     douts = (dhs, dcs)."""
-    x, w, u, h0, c0, c_first, hs, cs, gates, reverse = saved
+    x, w, u, h0, c0, c_first, hs, cs, gates, reverse, mask, mstep, hpm = saved
     if not isinstance(douts, (tuple, list)) or len(douts) != 2:
         raise ShapeError("lstm: the upstream gradient must be a pair (dhs, dcs) for the "
                          "two outputs (hs, cs)")
@@ -167,8 +193,11 @@ def lstm_backward(be, douts, saved):
                 c_first.data, dh.data, dc.data, dz.data, np.uint32(t), np.int32(tp),
                 np.uint32(N), np.uint32(H))
         dense.gemm(be, dz[t], u, dh)
-    return (*_weight_grads(be, dz, x, w, hs, h0, reverse), None if h0 is None else dh,
-            None if c0 is None else dc)
+        if mask is not None:
+            _launch(be, "mask_mul", N * H, dh.data, mask.data, np.uint32(t), mstep,
+                    np.uint32(N * H))
+    return (*_weight_grads(be, dz, x, w, hs, h0, reverse, hpm=hpm),
+            None if h0 is None else dh, None if c0 is None else dc)
 
 
 # ----------------------------------------------------------------------------- gru
@@ -209,7 +238,8 @@ def gru_backward(be, dhs, saved):
 
 
 # -------------------------------------------------------------------------- indrnn
-def indrnn_forward(be, x, w, u, b, h0=None, activation="relu", reverse=False):
+def indrnn_forward(be, x, w, u, b, h0=None, activation="relu", reverse=False,
+                   h_mask=None):
     """hs = indrnn(x) (refnn.ops.recurrent.indrnn_forward): the projection GEMM, then one
     launch for the whole elementwise recurrence."""
     x, w, u, b = (_dev(be, "indrnn", n, a) for n, a in (("x", x), ("w", w), ("u", u),
@@ -217,25 +247,28 @@ def indrnn_forward(be, x, w, u, b, h0=None, activation="relu", reverse=False):
     h0 = None if h0 is None else _dev(be, "indrnn", "h0", h0)
     T, N, I, H = check_indrnn(x.shape, w.shape, u.shape, b.shape,
                               None if h0 is None else h0.shape, activation)
+    mask, mstep = _mask(be, "indrnn", h_mask, T, N, H)
     act = np.int32(INDRNN_ACTIVATIONS.index(activation))
     pre = _projection(be, x, w, b)
     hs = be.empty((T, N, H))
     first = _state(be, h0, N, H)
     _launch(be, "indrnn_forward", N * H, pre.data, u.data, first.data, hs.data,
-            np.uint32(T), np.uint32(N * H), np.uint32(H), act, np.int32(bool(reverse)))
-    return hs, (x, w, u, h0, first, hs, act, bool(reverse))
+            (u if mask is None else mask).data, np.uint32(T), np.uint32(N * H),
+            np.uint32(H), act, np.int32(bool(reverse)), np.int32(mask is not None), mstep)
+    return hs, (x, w, u, h0, first, hs, act, bool(reverse), mask, mstep)
 
 
 def indrnn_backward(be, dhs, saved):
     """(dx, dw, du, db, dh0) of indrnn (refnn.ops.recurrent.indrnn_backward)."""
-    x, w, u, h0, first, hs, act, reverse = saved
+    x, w, u, h0, first, hs, act, reverse, mask, mstep = saved
     dhs = _douts(be, "indrnn", dhs, "dhs", hs.shape)
     T, N, H = hs.shape
     dz = be.empty(hs.shape)
     dh, du_part = be.empty((N, H)), be.empty((N, H))
     _launch(be, "indrnn_backward", N * H, dhs.data, hs.data, first.data, u.data, dz.data,
-            dh.data, du_part.data, np.uint32(T), np.uint32(N * H), np.uint32(H), act,
-            np.int32(reverse))
+            dh.data, du_part.data, (u if mask is None else mask).data, np.uint32(T),
+            np.uint32(N * H), np.uint32(H), act, np.int32(reverse),
+            np.int32(mask is not None), mstep)
     dx, dw, db = _input_grads(be, dz, x, w)
     return dx, dw, _col_sum(be, du_part), db, (None if h0 is None else dh)
 

@@ -12,6 +12,10 @@ and other special values included). For the relu rnn the derivative jumps where 
 pre-activation crosses 0, which a drawn all-zero input hits exactly: its arrays come
 from a drawn seed (continuous normal values, a pre-activation within the numerical
 derivative's step of 0 has probability ~1e-6 per element).
+
+lstm and indrnn also draw their recurrent dropout mask ``h_mask``: absent, one (N, H)
+mask for every step, or one per step (T, N, H); entries 0 or 1/keep with keep 0.5, 0.8
+(exact reciprocals: the float32 paths see the same values) or 1 (all kept), from a seed.
 """
 import numpy as np
 from hypothesis import strategies as st
@@ -24,6 +28,16 @@ HIDDEN = (1, 2, 3, 5, 7, 13, 17)
 
 def _lengths():
     return st.one_of(st.integers(1, 4), st.sampled_from([17, 30]))
+
+
+def _h_mask(draw, T, N, H):
+    """None, or a recurrent dropout mask (N, H) or (T, N, H) of 0 and 1/keep."""
+    shape = draw(st.sampled_from([None, (N, H), (T, N, H)]), "h_mask shape")
+    if shape is None:
+        return None
+    keep = draw(st.sampled_from([0.5, 0.8, 1.0]), "h_mask keep")
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), "h_mask seed"))
+    return (rng.random(shape) < keep) / keep
 
 
 @st.composite
@@ -54,6 +68,10 @@ def _recurrent(draw, op):
     params = {"reverse": reverse}
     if activation is not None:
         params["activation"] = activation
+    if op == "lstm":
+        h_mask = _h_mask(draw, T, N, H)
+        if h_mask is not None:
+            params["h_mask"] = h_mask
     return args, params
 
 
@@ -74,7 +92,11 @@ def _indrnn(draw):
         elements = st.floats(-1, 1, allow_nan=False, allow_infinity=False, width=32)
         arrays = [draw(rst.arrays(s, elements)) * scale for s, scale in shapes]
     args = tuple(arrays[:4]) + ((arrays[4],) if given else ())
-    return args, {"activation": activation, "reverse": draw(st.booleans(), "reverse")}
+    params = {"activation": activation, "reverse": draw(st.booleans(), "reverse")}
+    h_mask = _h_mask(draw, T, N, H)
+    if h_mask is not None:
+        params["h_mask"] = h_mask
+    return args, params
 
 
 @st.composite

@@ -46,6 +46,30 @@ __kernel void rnn_dz(__global const real *dhs, __global const real *hs,
     dz[k] = relu ? (y > (real)0 ? d : (real)0) : d * ((real)1 - y * y);
 }
 
+/* recurrent dropout (refnn.ops.recurrent, h_mask): out[t] = m_t * h_prev, the masked
+ * previous state that replaces h_{t-1} in the recurrent GEMM (h_prev = h0 for the first
+ * step, else hs[tp]); m_t = mask[t] when mstep = n (one mask per step), the one mask
+ * when mstep = 0. n = N*H. */
+__kernel void mask_state(__global const real *h0, __global const real *hs,
+                         __global const real *mask, __global real *out, const uint t,
+                         const int tp, const uint mstep, const uint n)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * n + g];
+    out[(size_t)t * n + g] = hp * mask[(size_t)t * mstep + g];
+}
+
+/* recurrent dropout in BPTT: dh = dh * m_t after the host's dh = dz[t] u, the gradient
+ * reaching h_{t-1} through the masked product (dh_next = (dz_t u) * m_t). */
+__kernel void mask_mul(__global real *dh, __global const real *mask, const uint t,
+                       const uint mstep, const uint n)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    dh[g] *= mask[(size_t)t * mstep + g];
+}
+
 /* lstm forward cell, after gates[t] = x_t w^T + b + h_{t-1} u^T: g = tanh, f, i, o =
  * sigmoid (stored back, activated), c = f c_prev + i g, h = o tanh(c) into cs[t], hs[t]. */
 __kernel void lstm_cell(__global real *gates, __global const real *c0,
@@ -177,42 +201,51 @@ inline real ind_dact(const real h, const int act)
          : act == 1 ? h * ((real)1 - h) : (real)1 - h * h;
 }
 
-/* indrnn forward: hs[t] = act(pre[t] + u * h_prev), pre = x_t w^T + b (host GEMM). */
+/* indrnn forward: hs[t] = act(pre[t] + u * (m_t * h_prev)), pre = x_t w^T + b (host
+ * GEMM); m_t = 1 without a mask (masked 0), else mask[t * mstep + g] (mstep 0: one mask
+ * for every step, NH: one per step). */
 __kernel void indrnn_forward(__global const real *pre, __global const real *u,
-                             __global const real *h0, __global real *hs, const uint T,
-                             const uint NH, const uint H, const int act, const int reverse)
+                             __global const real *h0, __global real *hs,
+                             __global const real *mask, const uint T, const uint NH,
+                             const uint H, const int act, const int reverse,
+                             const int masked, const uint mstep)
 {
     const uint g = get_global_id(0);
     if (g >= NH) return;
     const real uj = u[g % H];
     real h = h0[g];
     for (uint k = 0; k < T; ++k) {
-        const size_t i = (size_t)(reverse ? T - 1 - k : k) * NH + g;
-        h = ind_act(pre[i] + uj * h, act);
+        const uint t = reverse ? T - 1 - k : k;
+        const size_t i = (size_t)t * NH + g;
+        const real m = masked ? mask[(size_t)t * mstep + g] : (real)1;
+        h = ind_act(pre[i] + uj * (m * h), act);
         hs[i] = h;
     }
 }
 
 /* indrnn BPTT (refnn.ops.recurrent.indrnn_backward), steps in reverse processing order:
- * dz[t] = (dhs[t] + dh) act', dh = dz u; dh0[g] = the final dh, du_part[g] = sum_t dz h_prev
- * (the host sums du_part over the batch). */
+ * dz[t] = (dhs[t] + dh) act', dh = dz u m_t; dh0[g] = the final dh, du_part[g] =
+ * sum_t dz m_t h_prev (the host sums du_part over the batch); m_t as in indrnn_forward. */
 __kernel void indrnn_backward(__global const real *dhs, __global const real *hs,
                               __global const real *h0, __global const real *u,
                               __global real *dz, __global real *dh0,
-                              __global real *du_part, const uint T, const uint NH,
-                              const uint H, const int act, const int reverse)
+                              __global real *du_part, __global const real *mask,
+                              const uint T, const uint NH, const uint H, const int act,
+                              const int reverse, const int masked, const uint mstep)
 {
     const uint g = get_global_id(0);
     if (g >= NH) return;
     const real uj = u[g % H];
     real dh = 0, du = 0;
     for (uint k = T; k-- > 0;) {
-        const size_t i = (size_t)(reverse ? T - 1 - k : k) * NH + g;
+        const uint t = reverse ? T - 1 - k : k;
+        const size_t i = (size_t)t * NH + g;
         const real hp = k == 0 ? h0[g] : hs[(size_t)(reverse ? T - k : k - 1) * NH + g];
+        const real m = masked ? mask[(size_t)t * mstep + g] : (real)1;
         const real d = (dhs[i] + dh) * ind_dact(hs[i], act);
         dz[i] = d;
-        du += d * hp;
-        dh = d * uj;
+        du += d * (m * hp);
+        dh = d * uj * m;
     }
     dh0[g] = dh;
     du_part[g] = du;
