@@ -205,6 +205,18 @@ class MultichannelLookup(_Weighted):
                                             dtype=np.float32)
         return self._params[name]
 
+    def _check_float_ids(self, ids):
+        """Float ids are truncated to int (NeoML's C cast) and the lookup op checks the
+        ints; a float the cast cannot represent (NaN, inf, beyond int32) would become an
+        arbitrary int (NaN -> INT_MIN on x86), so it raises here, with its value."""
+        for i, (count, _) in enumerate(self._dims):
+            col = ids[:, i].astype(np.float64)
+            bad = ~np.isfinite(col) | (col <= -2.0 ** 31 - 1) | (col >= 2.0 ** 31)
+            if bad.any():
+                raise ParameterError(f"{self._where()}: lookup: ids must be in [0, "
+                                     f"{count - 1}] (the table has {count} rows), got id "
+                                     f"{float(col[np.argmax(bad)])} in channel {i}")
+
     def _forward(self, be, xs, training):
         x = xs[0]
         sequence_shape(self, x)
@@ -217,6 +229,8 @@ class MultichannelLookup(_Weighted):
             raise ShapeError(f"{self._where()}: input Channels must be >= the number of "
                              f"tables {n}, got {C} (blob shape {tuple(x.shape)})")
         host = be.to_host(x).reshape(-1, C)
+        if host.dtype.kind == "f":
+            self._check_float_ids(host[:, :n])
         widths = [s for _, s in self._dims] + [C - n]
         total = sum(widths)
         offsets = np.concatenate([[0], np.cumsum(widths)])[:-1]

@@ -69,6 +69,17 @@ def interpret_in_shape(xshape):
     return int(np.prod(xshape[:-1])), xshape[-1]
 
 
+def _in_shape(layer):
+    """(nin, nsteps) of the layer's configured in_shape; ShapeError naming the layer when
+    it has no feature or no time step (a sequence of 0 steps would divide by zero)."""
+    nin, nsteps = interpret_in_shape(layer.in_shape)
+    if nin < 1 or nsteps < 1:
+        raise ShapeError(f"{layer.name} ({type(layer).__name__}): in_shape "
+                         f"{layer.in_shape!r} gives {nin} features and {nsteps} time steps; "
+                         f"both must be >= 1")
+    return int(nin), int(nsteps)
+
+
 def _positive(layer, what, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ParameterError(f"{layer.name} ({type(layer).__name__}): {what} must be a "
@@ -240,7 +251,8 @@ class _RecurrentBase(ParameterLayer):
         """neon's filling: each gate block of W_input with init, of W_recur with
         init_inner (init if None); b = 0."""
         H = self.nout
-        for mat, fn in ((W_input, self.init), (W_recur, self.init if self.init_inner is None else self.init_inner)):
+        inner = self.init if self.init_inner is None else self.init_inner
+        for mat, fn in ((W_input, self.init), (W_recur, inner)):
             for g in range(self.ngates):
                 fn.fill(mat[g * H:(g + 1) * H])
         b.fill(0.0)
@@ -280,7 +292,7 @@ class Recurrent(_RecurrentBase):
 
     def configure(self, in_obj):
         super().configure(in_obj)
-        self.nin, self.nsteps = interpret_in_shape(self.in_shape)
+        self.nin, self.nsteps = _in_shape(self)
         self.i_shape = (self.nin, self.nsteps)
         self.out_shape = (self.nout, self.nsteps)
         self.gate_shape = (self.nout * self.ngates, self.nsteps)
@@ -303,9 +315,11 @@ class Recurrent(_RecurrentBase):
         N = _check_sequence(self, inputs, self.nin, self.nsteps)
         if init_state is not None:
             if not isinstance(init_state, Tensor) or init_state.shape != (self.nout, N):
+                got = (f"a {type(init_state).__name__}" if not isinstance(init_state, Tensor)
+                       else "shape") + f" {getattr(init_state, 'shape', '')}"
                 raise ShapeError(f"{self.name} ({type(self).__name__}): init_state must "
-                                 f"be a ({self.nout}, {N}) Tensor, got "
-                                 f"{getattr(init_state, 'shape', type(init_state))}")
+                                 f"be a ({self.nout}, {N}) Tensor (output_size, batch), "
+                                 f"got {got.rstrip()}")
             h0 = be.to_nc(init_state)
         else:
             h0 = self._state_in(self.h_last, N)
@@ -418,7 +432,7 @@ class BiRNN(_RecurrentBase):
 
     def configure(self, in_obj):
         super().configure(in_obj)
-        self.nin, self.nsteps = interpret_in_shape(self.in_shape)
+        self.nin, self.nsteps = _in_shape(self)
         if self.split_inputs and self.nin % 2:
             raise ShapeError(f"{self.name} ({type(self).__name__}): split_inputs=True "
                              f"needs an even number of input features, got {self.nin}")
@@ -520,6 +534,11 @@ def _depth(name, depth):
         raise ParameterError(f"{name}: depth must be a positive integer, got {depth!r}")
 
 
+def _nout(name, nout):
+    if isinstance(nout, bool) or not isinstance(nout, (int, np.integer)) or nout < 1:
+        raise ParameterError(f"{name}: nout must be a positive integer, got {nout!r}")
+
+
 class DeepBiRNN(list):
     """``depth`` stacked BiRNN layers: the first reads all its input, the next ones use
     split_inputs=True (forward reads the forward half, backward the backward half), as
@@ -529,6 +548,7 @@ class DeepBiRNN(list):
                  depth=1, batch_norm=False, bi_sum=False):
         super().__init__()
         _depth("DeepBiRNN", depth)
+        _nout("DeepBiRNN", nout)
         if batch_norm or bi_sum:
             raise ParameterError("DeepBiRNN: batch_norm=True (BiBNRNN) and bi_sum=True "
                                  "(BiSum) are not provided")
@@ -545,6 +565,7 @@ class DeepBiLSTM(list):
                  reset_cells=False, depth=1):
         super().__init__()
         _depth("DeepBiLSTM", depth)
+        _nout("DeepBiLSTM", nout)
         for k in range(depth):
             self.append(BiLSTM(nout, init, init_inner, activation, gate_activation,
                                reset_cells, split_inputs=k > 0))
@@ -572,7 +593,7 @@ class RecurrentOutput(Layer):
 
     def configure(self, in_obj):
         super().configure(in_obj)
-        self.nin, self.nsteps = interpret_in_shape(self.in_shape)
+        self.nin, self.nsteps = _in_shape(self)
         self.out_shape = (self.nin, 1)
         return self
 
@@ -646,7 +667,7 @@ class LookupTable(ParameterLayer):
 
     def configure(self, in_obj):
         super().configure(in_obj)
-        self.nin, self.nsteps = interpret_in_shape(self.in_shape)
+        self.nin, self.nsteps = _in_shape(self)
         self.out_shape = (self.embedding_dim, self.nin)
         self.weight_shape = (self.vocab_size, self.embedding_dim)
         return self
@@ -667,6 +688,7 @@ class LookupTable(ParameterLayer):
         N = inputs.shape[1]
         self.inputs = inputs
         flat = be._reshape(_dense(be, inputs), (self.nin * N, 1))
+        self._check_float_ids(flat)
         self._ids = flat.astype(np.int32)
         self._id_row = be.wrap(be._reshape(flat, (1, self.nin * N)))
         try:
@@ -676,6 +698,20 @@ class LookupTable(ParameterLayer):
         self._N = N
         self.outputs = be.from_nc(be._reshape(y, (self.nin * N, self.embedding_dim)))
         return self.outputs
+
+    def _check_float_ids(self, flat):
+        """Float ids are truncated to int (neon's cast) and the lookup op checks the
+        ints; a float the cast cannot represent (NaN, inf, beyond int32) would become an
+        arbitrary int (NaN -> INT_MIN on x86, 0 on some GPUs), so it raises here, with its
+        value."""
+        if np.dtype(flat.dtype).kind != "f":
+            return
+        host = np.asarray(self.be.rb.to_host(flat), np.float64).reshape(-1)
+        bad = ~np.isfinite(host) | (host <= -2.0 ** 31 - 1) | (host >= 2.0 ** 31)
+        if bad.any():
+            raise ParameterError(f"{self.name} (LookupTable): lookup: ids must be in [0, "
+                                 f"{self.vocab_size - 1}] (the table has {self.vocab_size} "
+                                 f"rows), got id {float(host[np.argmax(bad)])}")
 
     def _error_rows(self, error):
         """The op's (nin*N, 1, D) upstream gradient; pad_idx's columns zeroed."""
