@@ -396,3 +396,14 @@ def test_batch_of_one_and_odd_sizes(nbe):
     delta = nbe.empty(pl.dimI2)
     nbe.bprop_pool(pl, nbe.array(_chwn(ep)), delta)
     _close(delta, _chwn(PL.max_pool2d_backward(ep, sp)[0]))
+
+
+@pytest.mark.parametrize("shape", [(128, 11520), (11520, 128), (333, 257), (70, 1000)])
+def test_layout_transposes_of_large_tensors_are_exact(nbe, shape):
+    """to_nc / from_nc copy large host matrices in row blocks: every element lands."""
+    a = np.random.RandomState(9).rand(*shape).astype(nbe.default_dtype)
+    t = nbe.array(a)
+    nc = nbe.to_nc(t)
+    back = nbe.from_nc(nc)
+    np.testing.assert_array_equal(nbe.wrap(nc).get(), a.T)
+    np.testing.assert_array_equal(back.get(), a)

@@ -44,15 +44,16 @@ class NervanaRefnn(LayerOpsMixin, Backend):
 
     def _t2d(self, a):
         """A C-contiguous copy of a.T: ``rb.transpose2d``; for large host matrices the
-        copy goes 32 source rows at a time (one strided copy of a (128, 11520) float32
+        copy goes 32 or 64 source rows at a time (one strided copy of a (128, 11520) float32
         matrix reads or writes a new cache line per element; in blocks the lines are
         reused: about 2x faster on conv-sized activations)."""
         if np.ndim(a) != 2 or a.size < self.BLOCKED_TRANSPOSE_MIN:
             return self.rb.transpose2d(a)
         rows, cols = a.shape
         out = np.empty((cols, rows), a.dtype)
-        for i in range(0, rows, 32):
-            out[:, i:i + 32] = a[i:i + 32].T
+        step = 64 if rows > cols else 32        # measured best for (F, 128) / (128, F)
+        for i in range(0, rows, step):
+            out[:, i:i + step] = a[i:i + step].T
         return out
 
     def wrap(self, a):
