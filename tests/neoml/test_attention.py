@@ -309,14 +309,14 @@ def _decoder_oracle(X, y0, p, score, L):
     return np.stack(outs)
 
 
-def _decoder(engine, score, T=5, N=2, C=4, H=3, O=3, L=4, seed=0):
+def _decoder(engine, score, T=5, N=2, C=4, H=3, n_out=3, L=4, seed=0):
     rng = np.random.default_rng(seed)
     dnn = neoml.Dnn.Dnn(engine, neoml.Random.Random(2))
     x, y0 = neoml.Dnn.Source(dnn, "x"), neoml.Dnn.Source(dnn, "y0")
-    dec = neoml.Dnn.AttentionDecoder([x, y0], score, H, O, L, name="dec")
+    dec = neoml.Dnn.AttentionDecoder([x, y0], score, H, n_out, L, name="dec")
     neoml.Dnn.Sink(dec, name="out")
     X = rng.normal(0, 1, (T, N, 1, 1, 1, 1, C)).astype(np.float32)
-    Y0 = rng.random((1, N, 1, 1, 1, 1, O)).astype(np.float32)
+    Y0 = rng.random((1, N, 1, 1, 1, 1, n_out)).astype(np.float32)
     dnn.run({"x": _blob(engine, X), "y0": _blob(engine, Y0)})       # draws the weights
     be = engine.backend
     for k in list(dec._params):                                     # O(1) free terms too

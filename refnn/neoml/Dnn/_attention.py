@@ -320,8 +320,8 @@ class MultiheadAttention(Layer):
         if training and self._dropout_rate > 0:
             kr = 1.0 - self._dropout_rate
             ones = be.zeros((N * H, Lq, Lk), dtype=np.float32) + np.float32(1)
-            keep, _ = be.op("dropout.forward")(ones, keep=kr, seed=self._dnn.random.seed32(),
-                                                scale=1.0 / kr)
+            seed = self._dnn.random.seed32()
+            keep, _ = be.op("dropout.forward")(ones, keep=kr, seed=seed, scale=1.0 / kr)
         att, s_att = be.op("scaled_dot_attention.forward")(
             *heads, mask, keep, scale=1.0 / math.sqrt(hid))
         merged, s_merge = be.op("merge_heads.forward")(att, heads=H)
@@ -495,20 +495,20 @@ class AttentionDecoder(Layer):
                              f"{tuple(x.shape)}")
         C = int(np.prod(x.shape[3:]))
         n0 = int(np.prod(y0.shape))
-        O = self._out_size
-        if n0 not in (1, O, N * O):
+        n_out = self._out_size
+        if n0 not in (1, n_out, N * n_out):
             raise ShapeError(f"{where}: the special character must hold 1, "
-                             f"output_object_size={O} or BatchWidth x output_object_size="
-                             f"{N * O} numbers, got blob shape {tuple(y0.shape)}")
+                             f"output_object_size={n_out} or BatchWidth x output_object_size="
+                             f"{N * n_out} numbers, got blob shape {tuple(y0.shape)}")
         return T, N, C
 
     def _init_params(self, be, C):
-        H, O = self._hidden, self._out_size
-        In = C + O
+        H, n_out = self._hidden, self._out_size
+        In = C + n_out
         fan = {"p_w": C, "i_w": C, "s_w": H, "gru_w": In + H, "gru_u": In + H,
                "o_wx": In + H, "o_ws": In + H}
         shapes = {"p_w": (H, C), "i_w": (H, C), "s_w": (H, H), "gru_w": (3 * H, In),
-                  "gru_u": (3 * H, H), "o_wx": (O, In), "o_ws": (O, H)}
+                  "gru_u": (3 * H, H), "o_wx": (n_out, In), "o_ws": (n_out, H)}
         if self._score != "additive":
             del shapes["s_w"]
         if "p_w" in self._params and self._params["p_w"].shape[1] != C:
@@ -520,37 +520,37 @@ class AttentionDecoder(Layer):
             if k not in self._params:
                 W = init._draw(shape, fan[k])
                 self._params[k] = be.asarray(W.astype(np.float32), dtype=np.float32)
-        zeros = {"p_b": H, "gru_b": 3 * H, "o_b": O}
+        zeros = {"p_b": H, "gru_b": 3 * H, "o_b": n_out}
         if self._score == "additive" and "score_w" not in self._params:
             w = init._draw((1, H), H).reshape(H)
             self._params["score_w"] = be.asarray(w.astype(np.float32), dtype=np.float32)
         for k, n in zeros.items():
             if k not in self._params:
                 self._params[k] = be.zeros((n,), dtype=np.float32)
-        if "sel_c" not in getattr(self, "_consts", {}) or self._consts["In"] != (C, O):
+        if "sel_c" not in getattr(self, "_consts", {}) or self._consts["In"] != (C, n_out):
             eye = np.eye(In, dtype=np.float32)
-            self._consts = {"In": (C, O), "sel_c": be.asarray(eye[:, :C].copy()),
+            self._consts = {"In": (C, n_out), "sel_c": be.asarray(eye[:, :C].copy()),
                             "sel_y": be.asarray(eye[:, C:].copy())}
 
     def _first_output(self, be, y0, N):
         """y_0 (N, O) from the special character: per sequence as given, or one object
         (or one number) broadcast to every sequence as ones (N, 1) @ row (1, O)."""
-        O = self._out_size
+        n_out = self._out_size
         n0 = int(np.prod(y0.shape))
         flat = y0.reshape(n0)
-        if n0 == N * O:
-            return flat.reshape(N, O)
+        if n0 == N * n_out:
+            return flat.reshape(N, n_out)
         linear = be.op("linear.forward")
-        col = flat.reshape(n0, 1)                     # the W (O, 1) of ones @ W^T
-        if n0 == 1:                                   # (O, 1) copies of the number
-            col = linear(be.zeros((O, 1), dtype=np.float32) + np.float32(1), col)[0]
+        col = flat.reshape(n0, 1)                     # the W (n_out, 1) of ones @ W^T
+        if n0 == 1:                                   # (n_out, 1) copies of the number
+            col = linear(be.zeros((n_out, 1), dtype=np.float32) + np.float32(1), col)[0]
         return linear(be.zeros((N, 1), dtype=np.float32) + np.float32(1), col)[0]
 
     def _forward(self, be, xs, training):
         T, N, C = self._shapes(xs)
         self._in_shape = tuple(xs[0].shape)
         self._init_params(be, C)
-        p, H, O = self._params, self._hidden, self._out_size
+        p, H, n_out = self._params, self._hidden, self._out_size
         op = be.op
         linear, bias = op("linear.forward"), op("bias.forward")
         x_tnc = xs[0].reshape(T, N, C)
@@ -574,7 +574,7 @@ class AttentionDecoder(Layer):
             xc, st["sc"] = linear(c.reshape(N, C), self._consts["sel_c"])
             xy, st["sy"] = linear(y, self._consts["sel_y"])
             x_t = xc + xy
-            hs, st["gru"] = op("gru.forward")(x_t.reshape(1, N, C + O), p["gru_w"],
+            hs, st["gru"] = op("gru.forward")(x_t.reshape(1, N, C + n_out), p["gru_w"],
                                               p["gru_u"], p["gru_b"], s)
             lx, st["ox"] = linear(x_t, p["o_wx"])
             ls, st["os"] = linear(s, p["o_ws"])
@@ -583,26 +583,26 @@ class AttentionDecoder(Layer):
             outs.append(y)
             steps.append(st)
             s = hs.reshape(N, H)
-        out = be.empty((self._seq_len, N, O), dtype=np.float32)
+        out = be.empty((self._seq_len, N, n_out), dtype=np.float32)
         for t, y_t in enumerate(outs):
             out[t] = y_t
         self._saved = (T, N, C, s_perm, s_p, s_pb, s_i, s_t0, steps)
-        return [out.reshape(self._seq_len, N, 1, 1, 1, 1, O)]
+        return [out.reshape(self._seq_len, N, 1, 1, 1, 1, n_out)]
 
     def _backward(self, be, dys, need_dx):
         (dy,) = dys
         T, N, C, s_perm, s_p, s_pb, s_i, s_t0, steps = self._saved
-        H, O, L = self._hidden, self._out_size, self._seq_len
+        H, n_out, L = self._hidden, self._out_size, self._seq_len
         op = be.op
         lin_b, bias_b = op("linear.backward"), op("bias.backward")
-        dy = dy.reshape(L, N, O)
+        dy = dy.reshape(L, N, n_out)
         grads = {}
 
         def acc(k, g):
             grads[k] = g if k not in grads else grads[k] + g
 
         ds = be.zeros((N, H), dtype=np.float32)
-        dy_next = be.zeros((N, O), dtype=np.float32)
+        dy_next = be.zeros((N, n_out), dtype=np.float32)
         dP = be.zeros((N, T, H), dtype=np.float32)
         dX = be.zeros((N, T, C), dtype=np.float32)
         for t in reversed(range(L)):
@@ -619,7 +619,7 @@ class AttentionDecoder(Layer):
             acc("gru_u", du)
             acc("gru_b", db)
             ds_prev = ds_prev + dh0
-            dx_t = dx_t + dx_g.reshape(N, C + O)
+            dx_t = dx_t + dx_g.reshape(N, C + n_out)
             dc = lin_b(dx_t, st["sc"])[0]
             dy_next = lin_b(dx_t, st["sy"])[0]
             if self._score == "additive":

@@ -1,10 +1,10 @@
 """Input strategies for the attention family: q (B, Tq, d), k (B, Tk, d), v (B, Tk, dv).
 
-Batches of 1, single queries and keys, sizes up to 37 that do not divide the OpenCL tile
-(16), up to 70 keys, more keys than queries and the reverse; with or without an additive mask -- shared
-(Tq, Tk) or per entry (B, Tq, Tk), random values or NeoML's -1e9 on blocked keys (each
-row keeps at least one key) -- with or without a dropout multiplier ``keep``, and
-default or explicit ``scale``.
+Batches of 1, single queries and keys, sizes up to 37 that do not divide the OpenCL
+strip (16), up to 70 keys, more keys than queries and the reverse; with or without an
+additive mask -- shared (Tq, Tk) or per entry (B, Tq, Tk), random values or NeoML's -1e9
+on blocked keys (each row keeps at least one key) -- with or without a dropout
+multiplier ``keep``, and default or explicit ``scale``.
 """
 import numpy as np
 from hypothesis import strategies as st
