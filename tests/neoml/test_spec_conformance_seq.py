@@ -578,3 +578,38 @@ def test_ops_tuples_match_what_the_layers_call(engine):
     for name in ROWS:
         ops = set(getattr(D, name).OPS)
         assert ops <= reached[name], (name, ops - reached[name])
+
+
+# ------------------------------------------------------------------ NeoML's initialisation
+def test_positional_transformers_table_is_neoml_s(engine):
+    """CPositionalEmbeddingLayer::fillPositionalEmbedding: channel i of position p is
+    sin(p / 10000^(i/D)) for even i, cos(p / 10000^((i-1)/D)) for odd i."""
+    LS, Dm = 7, 5
+    layer = _layer(engine, "PositionalEmbedding")
+    y = _run(layer, engine, np.zeros((1, 2, LS, 1, 1, 1, Dm), np.float32)).asarray(
+        keep_dims=True)
+    ref = np.array([[np.sin(p / 10000 ** (i / Dm)) if i % 2 == 0
+                     else np.cos(p / 10000 ** ((i - 1) / Dm)) for i in range(Dm)]
+                    for p in range(LS)])
+    for n in range(2):
+        np.testing.assert_allclose(y[0, n, :, 0, 0, 0], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_learnable_addends_start_as_neoml_s(engine):
+    """CPositionalEmbeddingLayer::initializeLearnableAddition: U(-0.02, 0.02) (BERT's),
+    whatever the network's initializer."""
+    layer = _layer(engine, "PositionalEmbedding", type_name="learnable_addition")
+    layer._dnn.initializer = D.Uniform(5.0, 6.0)
+    _run(layer, engine, np.zeros((1, 2, 40, 1, 1, 1, 25), np.float32))
+    a = layer.addends.asarray()
+    assert np.all(np.abs(a) <= 0.02) and a.std() > 0.005
+
+
+@pytest.mark.parametrize("K,std", [(1, 1.0), (8, 0.5), (18, 1 / 3)])
+def test_accumulative_lookup_table_starts_as_neoml_s(engine, K, std):
+    """CBaseLayer::InitializeParamBlob: Xavier with input size max(ObjectSize / 2, 1),
+    ObjectSize = the K ids per object -- N(0, 1 / max(K // 2, 1))."""
+    layer = _layer(engine, "AccumulativeLookup", count=100, size=100)
+    _run(layer, engine, np.zeros((1, 1, 1, 1, 1, 1, K), np.int32))
+    table = engine.backend.to_host(layer._params["table"])
+    assert abs(table.std() - std) < 0.03 * std and abs(table.mean()) < 0.03 * std

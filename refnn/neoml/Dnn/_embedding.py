@@ -57,7 +57,8 @@ class AccumulativeLookup(_Weighted):
     Input: an int32 blob; every object (BatchLength*BatchWidth*ListSize of them) holds
     K = Height*Width*Depth*Channels ids in [0, count). Output (BL, BW, LS, 1, 1, 1, size):
     y[n] = sum_k table[ids[n, k]]. The table (count, size) starts from the network's
-    initializer (fan_in = size) at the first run.
+    initializer at the first run, with NeoML's input size max(K // 2, 1)
+    (CBaseLayer::InitializeParamBlob takes half the input object size).
     """
 
     OPS = ("accumulative_lookup",)
@@ -94,7 +95,9 @@ class AccumulativeLookup(_Weighted):
         sequence_shape(self, x)
         _check_ids_dtype(self, x, floats_ok=False)
         if "table" not in self._params:
-            t = self._dnn.initializer._draw((self._count, self._size), self._size)
+            # NeoML's CBaseLayer::InitializeParamBlob: fan_in = input ObjectSize / 2
+            K = int(np.prod(x.shape[3:]))
+            t = self._dnn.initializer._draw((self._count, self._size), max(K // 2, 1))
             self._params["table"] = be.asarray(t.astype(np.float32), dtype=np.float32)
         y, self._saved = call_op(self, be, "accumulative_lookup.forward", rows(x),
                                  self._params["table"])
@@ -286,8 +289,9 @@ class PositionalEmbedding(_Weighted):
     vectors of H*W*D*C numbers (``'transformers'``: H = W = D = 1). ``'transformers'``
     adds the fixed sinusoidal table of refnn's ``positional_sinusoidal`` op (sin on even,
     cos on odd channels); ``'learnable_addition'`` adds trainable ``addends``
-    (1, 1, LS, H, W, D, C), drawn from the network's initializer (fan_in = the vector
-    length) at the first run.
+    (1, 1, LS, H, W, D, C), drawn at the first run from U(-0.02, 0.02) with the
+    network's random generator (NeoML's BERT initialisation, not the network's
+    initializer).
     """
 
     OPS = ("positional_sinusoidal", "positional_learnable")
@@ -353,7 +357,10 @@ class PositionalEmbedding(_Weighted):
             y, saved = call_op(self, be, "positional_sinusoidal.forward", x3)
         else:
             if "addends" not in self._params:
-                a = self._dnn.initializer._draw((T, D), D).astype(np.float32)
+                # NeoML (CPositionalEmbeddingLayer::initializeLearnableAddition): BERT's
+                # U(-0.02, 0.02) from the network's random generator, whatever the
+                # network's initializer
+                a = self._dnn.random.uniform(-0.02, 0.02, (T, D)).astype(np.float32)
                 self._params["addends"] = be.asarray(a, dtype=np.float32)
                 self._dims = s[2:]
             if self._dims[1:] != s[3:]:
