@@ -144,6 +144,18 @@ class _Weighted(Layer):
         return a.reshape(tuple(x.shape[:3]) + (1, 1, 1, H))
 
 
+def recurrent_dropout_mask(layer, be, N, H, keep):
+    """NeoML's recurrent dropout: one (N, H) mask for every step of the sequence (its
+    IndRnn draws a batch x hidden mask per run; its Dropout layer keeps one mask over a
+    recurrent sequence), entries 0 or 1/keep. Drawn by the dropout op (the counter-based
+    hash, the same mask on every backend) on ones, with a fresh seed of the network's
+    Random -- drawn after the input dropout's seed."""
+    ones = be.zeros((N, H), dtype=np.float32) + 1
+    mask, _ = call_op(layer, be, "dropout.forward", ones, keep=keep,
+                      seed=layer._dnn.random.seed32(), scale=1 / keep)
+    return mask
+
+
 # =========================================================================== Lstm
 class Lstm(_Weighted):
     """The long short-term memory layer (``Lstm(input_layer, hidden_size=1,
@@ -156,9 +168,10 @@ class Lstm(_Weighted):
 
     Differences from NeoML, stated: the gate activation (``activation`` /
     ``recurrent_activation``) can only be ``'sigmoid'`` (refnn's ``lstm`` op computes
-    sigmoid gates; another value raises ParameterError), and ``dropout_rate`` drops the
-    input sequence only -- NeoML also drops the previous output before the recurrent
-    product, which the op has no mask for.
+    sigmoid gates; another value raises ParameterError). ``dropout_rate`` (learning
+    only) drops the input sequence (a mask per element of every step) and the previous
+    output h_{t-1} before the recurrent product (one (batch, hidden) mask for the whole
+    sequence, the lstm op's ``h_mask``); kept values are scaled by 1/(1 - rate).
     """
 
     OPS = ("lstm", "dropout")
@@ -196,7 +209,7 @@ class Lstm(_Weighted):
 
     @property
     def dropout(self):
-        """The dropout rate of the input sequence."""
+        """The dropout rate of the input and the recurrent data (learning only)."""
         return self._dropout
 
     @dropout.setter
@@ -289,16 +302,18 @@ class Lstm(_Weighted):
         self._init_params(be, I)
         self._check_input_size("input_weights", I)
         x3 = x.reshape(T, N, I)
-        drop = None
+        drop = h_mask = None
         if training and self._dropout > 0:
             keep = 1.0 - self._dropout
             x2, drop = call_op(self, be, "dropout.forward", x3.reshape(T * N, I), keep=keep,
                                seed=self._dnn.random.seed32(), scale=1 / keep)
             x3 = x2.reshape(T, N, I)
+            h_mask = recurrent_dropout_mask(self, be, N, H, keep)
         p = self._params
         b = p["input_free_term"] + p["recurrent_free_term"]
         (hs, cs), saved = call_op(self, be, "lstm.forward", x3, p["input_weights"],
-                                  p["recurrent_weights"], b, h0, c0, reverse=self._reverse)
+                                  p["recurrent_weights"], b, h0, c0, reverse=self._reverse,
+                                  h_mask=h_mask)
         self._saved = (tuple(int(v) for v in x.shape), [tuple(a.shape) for a in xs], drop,
                        saved)
         return [self._seq_output(hs, x, H), self._seq_output(cs, x, H)]
@@ -654,9 +669,10 @@ class IndRnn(_Weighted):
     Weights: ``input_weights`` (1, H, 1, 1, 1, 1, I), ``recurrent_weights``
     (1, 1, 1, 1, 1, 1, H), ``bias`` (H, 1, 1, 1, 1, 1, 1); the input weights and U start
     from the network's initializer (fan_in I and H), the bias at zero. ``activation`` is
-    'relu' or 'sigmoid' (NeoML's two). Difference from NeoML, stated: ``dropout_rate``
-    drops the input sequence only; NeoML also multiplies h_{t-1} by a mask inside the
-    recurrence, for which the op has no input.
+    'relu' or 'sigmoid' (NeoML's two). ``dropout_rate`` (learning only) drops the input
+    sequence (a mask per element) and, as NeoML, h_{t-1} inside the recurrence:
+    Y_t = act(W X_t + B + U * (M * Y_{t-1})) with one (batch, hidden) mask M for the whole
+    sequence (the indrnn op's ``h_mask``); kept values are scaled by 1/(1 - rate).
     """
 
     OPS = ("indrnn", "dropout")
@@ -691,7 +707,7 @@ class IndRnn(_Weighted):
 
     @property
     def dropout_rate(self):
-        """The dropout rate of the input sequence."""
+        """The dropout rate of the input and the recurrent data (learning only)."""
         return self._dropout
 
     @dropout_rate.setter
@@ -762,16 +778,18 @@ class IndRnn(_Weighted):
         x, T, N, I = self._check_input(be, xs)
         self._init_params(be, I)
         self._check_input_size("input_weights", I)
-        x3, drop = x.reshape(T, N, I), None
+        x3, drop, h_mask = x.reshape(T, N, I), None, None
         if training and self._dropout > 0:
             keep = 1.0 - self._dropout
             x2, drop = call_op(self, be, "dropout.forward", x3.reshape(T * N, I), keep=keep,
                                seed=self._dnn.random.seed32(), scale=1 / keep)
             x3 = x2.reshape(T, N, I)
+            h_mask = recurrent_dropout_mask(self, be, N, self._hidden, keep)
         p = self._params
         hs, saved = call_op(self, be, "indrnn.forward", x3, p["input_weights"],
                             p["recurrent_weights"], p["bias"], None,
-                            activation=self._activation, reverse=self._reverse)
+                            activation=self._activation, reverse=self._reverse,
+                            h_mask=h_mask)
         self._saved = (tuple(int(v) for v in x.shape), drop, saved)
         return [self._seq_output(hs, x, self._hidden)]
 
