@@ -119,7 +119,7 @@ def test_bad_layer_parameters(nbe):
     with pytest.raises(ParameterError, match="keep"):
         Dropout(keep=0.0)
     with pytest.raises(ParameterError, match="batch_norm"):
-        Affine(nout=3, init=Gaussian(), batch_norm=True)
+        Affine(nout=3, init=Gaussian(), bias=Gaussian(), batch_norm=True)
     with pytest.raises(ParameterError, match="transform"):
         Activation("relu")
     layer = Linear(nout=2, init=None, name="noinit")

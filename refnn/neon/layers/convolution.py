@@ -116,8 +116,9 @@ class Convolution(ParameterLayer):
 
 
 class Conv(CompoundLayer):
-    """Convolution -> Bias (one per filter) -> Activation, named "<name>",
-    "<name>_bias", "<name>_<Act>"."""
+    """Convolution -> (Bias, one per filter, or BatchNorm with batch_norm=True, one
+    mean/variance, gamma and beta per filter) -> Activation, named "<name>",
+    "<name>_bias" / "<name>_bnorm", "<name>_<Act>"."""
 
     def __init__(self, fshape, init, strides={}, padding={}, dilation={}, bias=None,
                  batch_norm=False, activation=None, name=None):
@@ -205,8 +206,9 @@ class Deconvolution(ParameterLayer):
 
 
 class Deconv(CompoundLayer):
-    """Deconvolution -> Bias (one per output channel) -> Activation, named "<name>",
-    "<name>_bias", "<name>_<Act>"."""
+    """Deconvolution -> (Bias, one per output channel, or BatchNorm with
+    batch_norm=True) -> Activation, named "<name>", "<name>_bias" / "<name>_bnorm",
+    "<name>_<Act>"."""
 
     def __init__(self, fshape, init, strides=1, padding=0, dilation=1, bias=None,
                  batch_norm=False, activation=None, name=None):

@@ -374,25 +374,33 @@ class CompoundLayer(list):
 
     def __init__(self, bias=None, batch_norm=False, activation=None, name=None):
         super().__init__()
-        if batch_norm:
-            raise ParameterError(f"{type(self).__name__} {name!r}: batch_norm=True is not "
-                                 "provided yet (BatchNorm is a later issue); use bias=")
+        if batch_norm and bias is not None:
+            # neon: AttributeError('Batchnorm and bias cannot be combined')
+            raise ParameterError(f"{type(self).__name__} {name!r}: batch_norm=True and "
+                                 f"bias={bias!r} cannot be combined (BatchNorm's beta "
+                                 "replaces the bias); give one of them")
         self.activation = activation
-        self.batch_norm = batch_norm
+        self.batch_norm = bool(batch_norm)
         self.bias = bias
         self.base_name = name
 
     def add_postfilter_layers(self):
+        """Append (Bias if bias= else BatchNorm if batch_norm=) and the Activation, as
+        neon: named "<name>_bias" / "<name>_bnorm" and "<name>_<Act>"."""
+        from refnn.neon.layers.normalization import BatchNorm   # imports this module
         name = self[-1].name
         if self.bias is not None:
             self.append(Bias(init=self.bias, name=f"{name}_bias"))
+        if self.batch_norm:
+            self.append(BatchNorm(name=f"{name}_bnorm"))
         if self.activation is not None:
             self.append(Activation(transform=self.activation,
                                    name=f"{name}_{type(self.activation).__name__}"))
 
 
 class Affine(CompoundLayer):
-    """Linear -> Bias -> Activation, named "<name>", "<name>_bias", "<name>_<Act>"."""
+    """Linear -> (Bias, or BatchNorm with batch_norm=True) -> Activation, named
+    "<name>", "<name>_bias" / "<name>_bnorm", "<name>_<Act>"."""
 
     def __init__(self, nout, init, bias=None, batch_norm=False, activation=None, name=None):
         super().__init__(bias=bias, batch_norm=batch_norm, activation=activation, name=name)
