@@ -7,9 +7,11 @@ fast path is never silently replaced by the reference.
 
 Backends hold no global state: several threads may each create and use their own.
 """
+import numbers
+
 import numpy as np
 
-from refnn.errors import ShapeError
+from refnn.errors import DTypeError, ParameterError, ShapeError
 
 
 class BackendError(ValueError):
@@ -71,6 +73,54 @@ class Backend:
     def synchronize(self):
         """Wait for queued work (no-op on host backends)."""
 
+    # --------------------------------------------------------- block copies
+    def copy_columns(self, src, src_col0, dst, dst_col0, ncols):
+        """dst[:, dst_col0:dst_col0 + ncols] = src[:, src_col0:src_col0 + ncols]; returns dst.
+
+        Copies a block of whole columns between two 2-D C-contiguous arrays of this
+        backend with the same number of rows and the same dtype (any dtype: float32,
+        float64, int32 ...), in place in ``dst``; ``ncols`` may be 0 (nothing to do).
+        This is how a layer joins per-part results along the columns or splits a
+        gradient back into parts (NumPy's slice assignment; on OpenCL one rectangular
+        buffer copy on the device). The two blocks must not share memory.
+        """
+        self._check_copy_columns(src, src_col0, dst, dst_col0, ncols)
+        if ncols and src.shape[0]:
+            self._copy_columns(src, int(src_col0), dst, int(dst_col0), int(ncols))
+        return dst
+
+    def _check_copy_columns(self, src, src_col0, dst, dst_col0, ncols):
+        where = f"{type(self).__name__}.copy_columns"
+        for what, a in (("src", src), ("dst", dst)):
+            if not self._is_array(a):
+                raise ParameterError(f"{where}: {what} must be an array of the {self.name} "
+                                     f"backend (use be.asarray), got {type(a).__name__}")
+            if a.ndim != 2:
+                raise ShapeError(f"{where}: {what} must be a 2-D matrix, got shape "
+                                 f"{tuple(a.shape)}")
+            if not a.flags.c_contiguous:
+                raise ShapeError(f"{where}: {what} must be C-contiguous, got strides "
+                                 f"{tuple(a.strides)} for shape {tuple(a.shape)}")
+        if src.dtype != dst.dtype:
+            raise DTypeError(f"{where}: src and dst must have the same dtype, got "
+                             f"{np.dtype(src.dtype).name} and {np.dtype(dst.dtype).name}")
+        if src.shape[0] != dst.shape[0]:
+            raise ShapeError(f"{where}: src and dst must have the same number of rows, got "
+                             f"shapes {tuple(src.shape)} and {tuple(dst.shape)}")
+        for what, v in (("src_col0", src_col0), ("dst_col0", dst_col0), ("ncols", ncols)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                raise ParameterError(f"{where}: {what} must be an int >= 0, got {v!r}")
+        for what, a, c0 in (("src", src, src_col0), ("dst", dst, dst_col0)):
+            if c0 + ncols > a.shape[1]:
+                raise ShapeError(f"{where}: columns [{c0}, {c0 + ncols}) are outside {what} "
+                                 f"of shape {tuple(a.shape)}")
+        if ncols and src.shape[0] and self._blocks_overlap(src, src_col0, dst, dst_col0,
+                                                           ncols):
+            raise ParameterError(f"{where}: the memory spans of the source columns "
+                                 f"[{src_col0}, {src_col0 + ncols}) and the destination "
+                                 f"columns [{dst_col0}, {dst_col0 + ncols}) overlap (copy "
+                                 f"between distinct arrays)")
+
     def __repr__(self):
         return f"<{type(self).__name__} dtype={self.dtype}>"
 
@@ -89,6 +139,18 @@ class HostBackend(Backend):
 
     def zeros(self, shape, dtype=None):
         return np.zeros(shape, dtype=dtype or self.dtype)
+
+    def _is_array(self, a):
+        return isinstance(a, np.ndarray)
+
+    def _blocks_overlap(self, src, src_col0, dst, dst_col0, ncols):
+        # memory bounds, as the OpenCL backend checks them (np.shares_memory would
+        # allow interleaved blocks of one array, clEnqueueCopyBufferRect may not)
+        return np.may_share_memory(src[:, src_col0:src_col0 + ncols],
+                                   dst[:, dst_col0:dst_col0 + ncols])
+
+    def _copy_columns(self, src, src_col0, dst, dst_col0, ncols):
+        dst[:, dst_col0:dst_col0 + ncols] = src[:, src_col0:src_col0 + ncols]
 
     def transpose2d(self, a):
         """A C-contiguous copy of the transpose of 2-D array ``a``."""

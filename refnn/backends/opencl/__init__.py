@@ -355,6 +355,44 @@ class OpenCLBackend(Backend):
     def synchronize(self):
         self.queue.finish()
 
+    def _is_array(self, a):
+        return isinstance(a, cla.Array) and a.context == self.context
+
+    @staticmethod
+    def _span(a, col0, ncols):
+        """[first byte, end) in a's buffer of the columns [col0, col0 + ncols) of all rows."""
+        item, (rows, cols) = a.dtype.itemsize, a.shape
+        return (a.offset + col0 * item,
+                a.offset + ((rows - 1) * cols + col0 + ncols) * item)
+
+    def _blocks_overlap(self, src, src_col0, dst, dst_col0, ncols):
+        if src.base_data.int_ptr != dst.base_data.int_ptr:
+            return False
+        s0, s1 = self._span(src, src_col0, ncols)
+        d0, d1 = self._span(dst, dst_col0, ncols)
+        return s0 < d1 and d0 < s1
+
+    def _copy_columns(self, src, src_col0, dst, dst_col0, ncols):
+        # clEnqueueCopyBufferRect, no kernel of ours: each block is ncols * itemsize
+        # bytes of every row at its array's row pitch; its first byte (array offset plus
+        # first column) is given as (x, y) = divmod by the pitch, so that the runtime's
+        # overlap check sees the true rectangle of a row slice
+        item, rows = src.dtype.itemsize, src.shape[0]
+        if src.base_data.int_ptr == dst.base_data.int_ptr and src.shape[1] != dst.shape[1]:
+            # OpenCL refuses different pitches within one buffer: go through a temporary
+            tmp = self.empty((rows, ncols), dtype=src.dtype)
+            self._copy_columns(src, src_col0, tmp, 0, ncols)
+            src, src_col0 = tmp, 0
+        sp, dp = src.shape[1] * item, dst.shape[1] * item
+        sy, sx = divmod(src.offset + src_col0 * item, sp)
+        dy, dx = divmod(dst.offset + dst_col0 * item, dp)
+        evt = cl.enqueue_copy(
+            self.queue, dst.base_data, src.base_data,
+            src_origin=(sx, sy, 0), dst_origin=(dx, dy, 0), region=(ncols * item, rows, 1),
+            src_pitches=(sp, 0), dst_pitches=(dp, 0),      # slice pitch 0: rows * pitch
+            wait_for=list(src.events) + list(dst.events))
+        dst.add_event(evt)
+
     def gemm(self, A, B, C=None, alpha=1.0, beta=0.0):
         """C = alpha * A @ B + beta * C with the register-blocked GEMM kernel of dense.cl."""
         return dense.gemm(self, A, B, C, alpha, beta)
