@@ -2,8 +2,9 @@
 
 dst[:, d0:d0 + n] = src[:, s0:s0 + n] on 2-D C-contiguous arrays: NumPy slice
 assignment on the host backends, one clEnqueueCopyBufferRect on OpenCL. Covers float32,
-float64 and int32, odd sizes, one row / one column, arrays that start at an offset in
-their buffer (row slices), n = 0, the rest of dst left untouched, and the errors.
+float64 and int32, odd sizes, one row / one column, matrices that start at an offset in
+their buffer (row slices, or views of a flat array at any offset), n = 0, the rest of
+dst left untouched, and the errors.
 """
 import numpy as np
 import pytest
@@ -31,9 +32,14 @@ def copies(draw):
     n = draw(st.integers(0, min(src_w, dst_w)))
     s0 = draw(st.integers(0, src_w - n))
     d0 = draw(st.integers(0, dst_w - n))
-    # rows skipped in front of each array: a row slice starts at a buffer offset
-    src_skip, dst_skip = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    # numbers skipped in front of each matrix in its flat buffer: the matrix starts at
+    # a buffer offset (whole rows, as a row slice, or not)
+    src_skip, dst_skip = draw(st.integers(0, 2 * src_w)), draw(st.integers(0, 2 * dst_w))
     return rows, src_w, dst_w, n, s0, d0, src_skip, dst_skip
+
+
+def _view(flat, skip, rows, cols):
+    return flat[skip:skip + rows * cols].reshape(rows, cols)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -43,20 +49,21 @@ def test_copy_columns_matches_numpy(name, dtype, case, seed):
     rows, src_w, dst_w, n, s0, d0, src_skip, dst_skip = case
     be = _be(name, np.float64 if dtype == np.float64 else np.float32)
     rng = np.random.default_rng(seed)
-    src_all = rng.integers(-1000, 1000, (src_skip + rows, src_w)).astype(dtype)
-    dst_all = rng.integers(-1000, 1000, (dst_skip + rows, dst_w)).astype(dtype)
+    src_all = rng.integers(-1000, 1000, src_skip + rows * src_w + 3).astype(dtype)
+    dst_all = rng.integers(-1000, 1000, dst_skip + rows * dst_w + 3).astype(dtype)
     if dtype != np.int32:
         src_all += rng.uniform(-1, 1, src_all.shape).astype(dtype)
     src_dev = be.asarray(src_all, dtype=dtype)
     dst_dev = be.asarray(dst_all, dtype=dtype)
-    src, dst = src_dev[src_skip:], dst_dev[dst_skip:]
+    src, dst = _view(src_dev, src_skip, rows, src_w), _view(dst_dev, dst_skip, rows, dst_w)
     got = be.copy_columns(src, s0, dst, d0, n)
     assert got is dst
     want = dst_all.copy()
-    want[dst_skip:, d0:d0 + n] = src_all[src_skip:, s0:s0 + n]
+    _view(want, dst_skip, rows, dst_w)[:, d0:d0 + n] = \
+        _view(src_all, src_skip, rows, src_w)[:, s0:s0 + n]
     out = be.to_host(dst_dev)
     assert out.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(out, want)                 # a copy: bit-exact
+    np.testing.assert_array_equal(out, want)                 # a copy: bit-exact, nothing else
     np.testing.assert_array_equal(be.to_host(src_dev), src_all)   # source untouched
 
 
