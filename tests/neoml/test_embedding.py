@@ -123,7 +123,7 @@ def test_multichannel_lookup_tables_settable_and_sgd_touches_seen_rows_only(engi
     assert np.all((emb >= 2) & (emb <= 3))
     lk2.dimensions = [(2, 2)]
     assert lk2.dimensions == [(2, 2)] and lk2.get_embeddings(0) is None
-    assert neoml.Dnn.MultichannelLookup.OPS == ("lookup", "lookup_sgd", "linear")
+    assert neoml.Dnn.MultichannelLookup.OPS == ("lookup", "lookup_sgd")
 
 
 def test_multichannel_lookup_internal_learning_is_sparse_sgd(engine):

@@ -1,6 +1,7 @@
 """Embedding layers of the NeoML facade: MultichannelLookup, AccumulativeLookup,
 PositionalEmbedding and TiedEmbeddings through refnn's embedding ops
-(``refnn.ops.embedding``: lookup, accumulative_lookup, positional_*) and ``linear``.
+(``refnn.ops.embedding``: lookup, accumulative_lookup, positional_*) and ``linear``
+(TiedEmbeddings).
 
 Ids. The lookup ops check every id against the table and raise (never wrap around);
 the layers re-raise with their own name in front. AccumulativeLookup takes an int32
@@ -20,9 +21,10 @@ gradient goes to the solver like any other. A TiedEmbeddings layer always hands 
 gradient to the solver (NeoML adds it to the lookup's parameter gradient).
 
 Channel layout. MultichannelLookup joins the lookups of its channels (and the extra
-input channels, passed through) along Channels. The parts are placed with the
-``linear`` op and constant 0/1 placement matrices P_c (Dtot, D_c) -- y = sum_c y_c
-P_c^T -- because an OpenCL array cannot be written column-block-wise in place.
+input channels, passed through) along Channels: each part (rows, D_c) is copied into its
+columns [o_c, o_c + D_c) of the (rows, sum D_c) output with the backend's column-block
+copy ``be.copy_columns``; the backward pass copies the same columns of the output
+gradient back out, one (rows, D_c) block per table.
 """
 import numpy as np
 
@@ -39,14 +41,6 @@ def _check_ids_dtype(layer, x, floats_ok):
     want = "an int32 or float32" if floats_ok else "an int32"
     raise DTypeError(f"{layer._where()}: input must be {want} blob of ids, got "
                      f"{np.dtype(x.dtype).name}")
-
-
-def _placement(be, total, offset, width):
-    """P (total, width) with P[offset + j, j] = 1: linear(y, P) puts y's columns at
-    [offset, offset + width) of a total-wide row."""
-    P = np.zeros((total, width), np.float32)
-    P[offset + np.arange(width), np.arange(width)] = 1
-    return be.asarray(P, dtype=np.float32)
 
 
 # ================================================================= AccumulativeLookup
@@ -141,7 +135,7 @@ class MultichannelLookup(_Weighted):
     (count, 1, 1, 1, 1, 1, size) blobs.
     """
 
-    OPS = ("lookup", "lookup_sgd", "linear")
+    OPS = ("lookup", "lookup_sgd")
 
     def __init__(self, input_layers, dimensions=None, name=None):
         self._dims = _dimensions(f"MultichannelLookup {name!r}", dimensions)
@@ -236,26 +230,21 @@ class MultichannelLookup(_Weighted):
             self._check_float_ids(host[:, :n])
         widths = [s for _, s in self._dims] + [C - n]
         total = sum(widths)
-        offsets = np.concatenate([[0], np.cumsum(widths)])[:-1]
+        offsets = [int(o) for o in np.cumsum([0] + widths)]
         y, saved = None, []
         for i in range(n):
             ids = be.asarray(np.ascontiguousarray(host[:, i:i + 1], dtype=np.int32),
                              dtype=np.int32)
             part, s_lookup = call_op(self, be, "lookup.forward", ids, self._table(be, i))
             part = part.reshape(-1, widths[i])
-            s_place = None
-            if total != widths[i]:
-                part, s_place = call_op(self, be, "linear.forward", part,
-                                        _placement(be, total, offsets[i], widths[i]))
-            saved.append((ids, s_lookup, s_place))
-            y = part if y is None else y + part
+            if y is None:
+                y = be.empty((part.shape[0], total), dtype=part.dtype)
+            be.copy_columns(part, 0, y, offsets[i], widths[i])
+            saved.append((ids, s_lookup))
         if C > n:
-            extra = be.asarray(np.ascontiguousarray(host[:, n:], dtype=np.float32),
-                               dtype=np.float32)
-            part, _ = call_op(self, be, "linear.forward", extra,
-                              _placement(be, total, offsets[n], C - n))
-            y = y + part
-        self._saved = saved
+            extra = be.asarray(np.ascontiguousarray(host[:, n:], dtype=y.dtype), dtype=y.dtype)
+            be.copy_columns(extra, 0, y, offsets[n], C - n)
+        self._saved = (saved, offsets)
         return [y.reshape(tuple(x.shape[:6]) + (total,))]
 
     def _backward(self, be, dys, need_dx):
@@ -263,11 +252,12 @@ class MultichannelLookup(_Weighted):
         dy = dy.reshape(-1, int(dy.shape[6]))
         if not self._learning_enabled:
             return [None]
-        for i, (ids, s_lookup, s_place) in enumerate(self._saved):
-            part = dy
-            if s_place is not None:
-                part, _ = call_op(self, be, "linear.backward", dy, s_place)
-            part = part.reshape(-1, 1, self._dims[i][1])
+        saved, offsets = self._saved
+        for i, (ids, s_lookup) in enumerate(saved):
+            width = self._dims[i][1]
+            part = be.copy_columns(dy, offsets[i], be.empty((dy.shape[0], width),
+                                                            dtype=dy.dtype), 0, width)
+            part = part.reshape(-1, 1, width)
             if self._framework:
                 _, dtable = call_op(self, be, "lookup.backward", part, s_lookup)
                 self._accumulate(f"table{i}", dtable)
