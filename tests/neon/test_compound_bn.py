@@ -202,3 +202,80 @@ def test_model_with_batch_norm_compounds_trains(nbe):
     assert all(np.abs(bn.gmean.get()).max() > 0 for bn in bns)   # running stats moved
     out = model.get_outputs(train)                                # inference path
     assert out.shape == (N, ncls) and np.allclose(out.sum(axis=1), 1, atol=1e-4)
+
+
+# ------------------------------------------------------------------ the NC hand-over
+# Convolution, Deconvolution, Pooling, Linear and Bias take their inputs as zero-copy
+# transposed views of the previous op's batch-first result (TAKES_NC); the math must
+# be the same as with a transposed copy at every layer edge.
+def _chain(C, H, W, rs):
+    K1, K2, F = 4, 3, 5
+    w1, w2 = rs.randn(C * 9, K1) * 0.4, rs.randn(K1 * 4, K2) * 0.4
+    b1, b2 = rs.randn(K1, 1), rs.randn(K2, 1)
+    wf, bf = rs.randn(F, K2 * 2 * 2) * 0.4, rs.randn(F, 1)
+    wo, bo = rs.randn(3, F) * 0.4, rs.randn(3, 1)
+    wd = rs.randn(K1 * 4, K2) * 0.4
+    return [Conv((3, 3, K1), init=Array(w1), padding=1, bias=Array(b1), name="c1"),
+            Pooling(2, name="p1"),
+            Conv((2, 2, K2), init=Array(w2), bias=Array(b2), activation=Rectlin(),
+                 name="c2"),
+            Deconv((2, 2, K1), init=Array(wd), strides=1, bias=Array(b1), name="d1"),
+            Conv((2, 2, K2), init=Array(w2), strides=2, batch_norm=True, name="c3"),
+            Pooling(1, op="avg", name="p2"),
+            Affine(F, init=Array(wf), bias=Array(bf), activation=Rectlin(), name="f1"),
+            Affine(3, init=Array(wo), bias=Array(bo), name="f2")]
+
+
+def _run_chain(nbe, x, err):
+    rs = np.random.RandomState(5)
+    C, H, W = 2, 8, 8
+    model = Sequential(_chain(C, H, W, rs))
+    model.configure((C, H, W))
+    model.layers[0].need_dx = True
+    model.allocate()
+    y = model.fprop(nbe.array(x)).get()
+    dx = model.bprop(nbe.array(err)).get()
+    grads = [g.get().copy() for (_, g), _ in model.get_params()]
+    layout = [l.outputs._data.flags.c_contiguous for l in model.layers]
+    return y, dx, grads, layout
+
+
+def test_nc_handover_gives_the_same_math(nbe, monkeypatch):
+    rs = np.random.RandomState(4)
+    x, err = rs.randn(2 * 8 * 8, N), rs.randn(3, N)
+    y, dx, grads, layout = _run_chain(nbe, x, err)
+    for cls in (Convolution, Deconvolution, Pooling, Linear, Bias):
+        monkeypatch.setattr(cls, "TAKES_NC", False)
+    y0, dx0, grads0, layout0 = _run_chain(nbe, x, err)
+    assert all(layout0)                          # without it: neon layout everywhere
+    if nbe.backend_name != "gpu":
+        # host backends: c1, its bias, p1, ... hand over transposed views; the last
+        # layer (read by the cost) and those before a BatchNorm / Activation do not
+        assert layout[-1] and not all(layout)
+        assert not layout[0] and not layout[1] and not layout[2]
+    np.testing.assert_allclose(y, y0, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx, dx0, rtol=1e-5, atol=1e-6)
+    assert len(grads) == len(grads0) == 13          # 6 W, 5 biases, beta, gamma
+    for g, g0 in zip(grads, grads0):
+        np.testing.assert_allclose(g, g0, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("in_shape", [(3, 4, 5), (6,), (4, 3)])
+def test_bias_on_neon_layout_inputs_matches_the_bias_op(nbe, in_shape):
+    """A Bias fed neon-layout (C-ordered) tensors: per row of the (bias_size, -1) view
+    -- per channel for (C, H, W), per feature for (F,), per feature at every step for
+    a recurrent (F, nsteps) shape -- against the reference bias op on the rows."""
+    rs = np.random.RandomState(6)
+    size, cols = in_shape[0], (in_shape[1] if len(in_shape) == 2 else 1) * N
+    layer = Bias(init=Array(rs.randn(size, 1)), name="b")
+    layer.configure(in_shape)
+    layer.allocate()
+    rows = int(np.prod(in_shape)) if len(in_shape) != 2 else in_shape[0]
+    x, e = rs.randn(rows, cols), rs.randn(rows, cols)
+    y = layer.fprop(nbe.array(x)).get()
+    yr, saved = D.bias_forward(x.reshape(size, -1).T, layer.W.get()[:, 0])
+    _close(y, yr.T.reshape(x.shape))
+    dx = layer.bprop(nbe.array(e)).get()
+    dxr, db = D.bias_backward(e.reshape(size, -1).T, saved)
+    _close(dx, dxr.T.reshape(e.shape))
+    _close(layer.dW, db[:, None])

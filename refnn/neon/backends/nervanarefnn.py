@@ -32,11 +32,23 @@ class NervanaRefnn(LayerOpsMixin, Backend):
 
     # -------------------------------------------------- layout at the op edge
     def to_nc(self, t):
-        """neon (features, batch) Tensor -> contiguous batch-first (N, C) backend array."""
+        """neon (features, batch) Tensor -> contiguous batch-first (N, C) backend array.
+
+        A tensor that is itself the transposed view of a contiguous (N, C) array (what
+        ``from_nc(a, view=True)`` returns) gives that array back without a copy."""
+        a = t._data if isinstance(t, Tensor) else t
+        if a.ndim == 2 and a.T.flags.c_contiguous:
+            return a.T
         return self._t2d(self._contiguous(t))
 
-    def from_nc(self, a):
-        """Batch-first (N, C) backend array -> neon (features, batch) Tensor."""
+    def from_nc(self, a, view=False):
+        """Batch-first (N, C) backend array -> neon (features, batch) Tensor: a
+        C-contiguous transposed copy, or with ``view`` (host arrays) the transposed view
+        a.T itself -- no copy. Layers pass ``view`` only when the next layer reads its
+        input through ``to_nc`` (``Layer.TAKES_NC``), which undoes it for free; such a
+        tensor is F-ordered, so it cannot be reshaped as a C-ordered one."""
+        if view:
+            return Tensor(self, a.T)
         return Tensor(self, self._t2d(a))
 
     #: host matrices with at least this many elements are transposed in row blocks
@@ -64,6 +76,9 @@ class NervanaRefnn(LayerOpsMixin, Backend):
         a = t._data if isinstance(t, Tensor) else t
         if a.flags.c_contiguous:
             return a
+        if isinstance(a, np.ndarray) and a.ndim == 2 and a.T.flags.c_contiguous:
+            # a transposed view of host data (from_nc(view=True)): the blocked copy
+            return self._t2d(a.T)
         copy = self.empty(a.shape)
         copy[:] = t if isinstance(t, Tensor) else Tensor(self, a)
         return copy._data
@@ -180,6 +195,14 @@ class NervanaRefnnOpenCL(NervanaRefnn):
 
     def _t2d(self, a):
         return self.rb.transpose2d(a)          # the device's own transpose kernel
+
+    def to_nc(self, t):
+        """Device tensors are always C-contiguous: one transpose kernel."""
+        return self._t2d(self._contiguous(t))
+
+    def from_nc(self, a, view=False):
+        """Always a transposed copy on the device (``view`` is a host-only shortcut)."""
+        return Tensor(self, self._t2d(a))
 
     def _to_host(self, a):
         if not a.flags.c_contiguous:

@@ -5,7 +5,9 @@ neon's layout is CHWN: a layer sees a (C*H*W, N) tensor whose samples have shape
 ``in_shape`` = (C, H, W) (an ArrayIterator's ``lshape`` or the previous layer's
 ``out_shape``). The op is NCHW, so the layer converts at its edge with one 2-D
 transpose each way: (C*H*W, N) -> (N, C*H*W) = NCHW, and the (N, K*P*Q) output back to
-(K*P*Q, N). The filters are neon's W (C*R*S, K) -- the (C, R, S, K) tensor flattened
+(K*P*Q, N) -- on host backends a zero-copy transposed view when the next layer takes
+those (``Layer.TAKES_NC``: Bias, Pooling, Convolution, Linear read it back as NCHW for
+free), likewise the deltas. The filters are neon's W (C*R*S, K) -- the (C, R, S, K) tensor flattened
 -- and the op's filters are its transpose (K, C, R, S).
 
 Deconvolution is neon's transposed convolution: fshape = (R, S, C) with C the OUTPUT
@@ -49,6 +51,7 @@ class Convolution(ParameterLayer):
     """
 
     OPS = ("conv2d",)
+    TAKES_NC = True
 
     def __init__(self, fshape, strides={}, padding={}, dilation={}, init=None, bsum=False,
                  name=None):
@@ -101,7 +104,7 @@ class Convolution(ParameterLayer):
         w = rb.transpose2d(self.W._data).reshape(K, self.in_shape[0], R, S)
         y, self._saved = rb.op("conv2d.forward")(x, w, self.strides, self.padding,
                                                  self.dilation, need_dx=self.need_dx)
-        self.outputs = be.from_nc(y.reshape(N, -1))
+        self.outputs = self._to_next(y.reshape(N, -1))
         return self.outputs
 
     def bprop(self, error):
@@ -111,7 +114,7 @@ class Convolution(ParameterLayer):
         dx, dw = rb.op("conv2d.backward")(dy, self._saved)
         self._store_grad(rb.transpose2d(dw.reshape(self.fshape[2], -1)))
         # the first layer of a model (need_dx False) skips dX: no col2im, deltas None
-        self.deltas = None if dx is None else be.from_nc(dx.reshape(N, -1))
+        self.deltas = None if dx is None else self._to_prev(dx.reshape(N, -1))
         return self.deltas
 
 
@@ -139,6 +142,7 @@ class Deconvolution(ParameterLayer):
     """
 
     OPS = ("conv_transpose2d",)
+    TAKES_NC = True
 
     def __init__(self, fshape, strides=1, padding=0, dilation=1, init=None, bsum=False,
                  name=None):
@@ -192,7 +196,7 @@ class Deconvolution(ParameterLayer):
         w = rb.transpose2d(self.W._data).reshape(K, C, R, S)
         y, self._saved = rb.op("conv_transpose2d.forward")(x, w, self.strides, self.padding,
                                                            self.dilation)
-        self.outputs = be.from_nc(y.reshape(N, -1))
+        self.outputs = self._to_next(y.reshape(N, -1))
         return self.outputs
 
     def bprop(self, error):
@@ -201,7 +205,7 @@ class Deconvolution(ParameterLayer):
         dy = be.to_nc(error).reshape((N,) + self.out_shape)
         dx, dw = rb.op("conv_transpose2d.backward")(dy, self._saved)
         self._store_grad(rb.transpose2d(dw.reshape(self.in_shape[0], -1)))
-        self.deltas = be.from_nc(dx.reshape(N, -1))
+        self.deltas = self._to_prev(dx.reshape(N, -1))
         return self.deltas
 
 

@@ -10,7 +10,9 @@ Every layer's arithmetic is a refnn op called through the backend
 (``self.be.rb.op("linear.forward")``); the class attribute ``OPS``
 names the ops a layer uses (read by ``refnn coverage``). The ops are batch-first, so
 a layer converts at its edge with ``be.to_nc`` / ``be.from_nc`` where the op needs it
-(linear, bias, softmax); elementwise ops take neon's tensors as they are.
+(linear, bias, softmax); elementwise ops take neon's tensors as they are. Between two
+layers that both work batch-first (``TAKES_NC``) the hand-over on host backends is a
+zero-copy transposed view, which ``be.to_nc`` undoes for free.
 """
 import numpy as np
 
@@ -33,9 +35,17 @@ def _time_distributed(shape):
 
 
 class Layer(NervanaObject):
-    """Top level generic neural network layer class."""
+    """Top level generic neural network layer class.
+
+    ``TAKES_NC``: the layer reads its inputs (and errors) only through ``be.to_nc``
+    (or otherwise handles F-ordered tensors), so the layer before it may hand over
+    the op's batch-first result as a zero-copy transposed view (``_to_next``,
+    ``_to_prev``) instead of transposing it into neon's layout: on host backends a
+    Convolution -> Bias -> Pooling -> ... -> Linear chain then never transposes.
+    """
 
     OPS = ()
+    TAKES_NC = False
 
     def __init__(self, name=None, parallelism="Unknown"):
         super().__init__(name)
@@ -51,14 +61,18 @@ class Layer(NervanaObject):
         self.in_shape = None
         self.out_shape = None
         self.need_dx = True
+        self.nc_out = False     # the next layer TAKES_NC (set by its configure)
 
     def __str__(self):
         return f"Layer '{self.name}': {type(self).__name__}"
 
     def configure(self, in_obj):
-        """Set ``in_shape`` from the previous layer, a shape, or a data iterator."""
+        """Set ``in_shape`` from the previous layer, a shape, or a data iterator (and
+        tell the previous layer whether this one takes its outputs as NC views)."""
+        self.nc_out = False
         if isinstance(in_obj, Layer):
             self.prev_layer = in_obj
+            in_obj.nc_out = type(self).TAKES_NC
             self.in_shape = in_obj.out_shape
         else:
             self.prev_layer = None
@@ -106,6 +120,16 @@ class Layer(NervanaObject):
         if get_weights and self.has_params:
             desc["params"] = {"W": self.W.get()}
         return desc
+
+    def _to_next(self, a):
+        """The op's batch-first (N, F) output as this layer's neon (F, N) outputs: a
+        zero-copy transposed view if the next layer TAKES_NC, else a transposed copy."""
+        return self.be.from_nc(a, view=self.nc_out)
+
+    def _to_prev(self, a):
+        """The op's batch-first (N, F) dX as this layer's neon (F, N) deltas: a
+        zero-copy transposed view if the previous layer TAKES_NC, else a copy."""
+        return self.be.from_nc(a, view=getattr(type(self.prev_layer), "TAKES_NC", False))
 
     def _check_input(self, inputs):
         """inputs must be a (nfeatures, batch) Tensor, or (nfeatures, nsteps * batch) for
@@ -166,6 +190,7 @@ class Linear(ParameterLayer):
     """
 
     OPS = ("linear",)
+    TAKES_NC = True
 
     def __init__(self, nout, init, bsum=False, name=None):
         super().__init__(init, name)
@@ -191,7 +216,7 @@ class Linear(ParameterLayer):
         be = self.be
         self.inputs = inputs
         y, self._saved = be.rb.op("linear.forward")(be.to_nc(inputs), self.W._data)
-        self.outputs = be.from_nc(y)
+        self.outputs = self._to_next(y)
         return self.outputs
 
     def bprop(self, error):
@@ -199,20 +224,31 @@ class Linear(ParameterLayer):
         dx, dW = be.rb.op("linear.backward")(be.to_nc(error), self._saved,
                                              need_dx=self.need_dx)
         self._store_grad(dW)
-        self.deltas = None if dx is None else be.from_nc(dx)
+        self.deltas = None if dx is None else self._to_prev(dx)
         return self.deltas
 
 
 class Bias(ParameterLayer):
-    """Adds a learned bias b (bias_size, 1) to every sample (refnn's ``bias`` op).
+    """Adds a learned bias b (bias_size, 1) to every sample: y = x + b, db = the sum of
+    dy over everything but the feature, dx = dy (the math of refnn's ``bias`` op).
 
     As in neon, bias_size is ``in_shape[0]``: for (C, H, W) samples (convolution
     outputs) one bias per channel, added over the (C, H*W*N) view of the tensor; for
     (nfeatures,) samples one per feature; after a recurrent layer ((nfeatures, nsteps),
     tensors (nfeatures, nsteps * N)) one per feature, the same at every step.
+
+    The ``bias`` op is batch-first (x (rows, C), one bias per column). Where the
+    inputs are already batch-first -- the previous layer handed over an (N, F) op
+    result as a transposed view (``TAKES_NC``) and there is one bias per feature --
+    the op runs on them as they are. Per-channel biases (conv outputs) and neon-layout
+    inputs on host backends are one broadcast add per row of the (C, H*W*N) view (or
+    per channel of the (N, C, H*W) batch-first array) and one sum per channel, as
+    neon's own Bias layer does with its backend: the op would need two transposes of
+    the whole tensor each way. On OpenCL the tensors are transposed into the op.
     """
 
     OPS = ("bias",)
+    TAKES_NC = True
 
     def __init__(self, init, name=None):
         super().__init__(init, name)
@@ -233,20 +269,64 @@ class Bias(ParameterLayer):
     def _unrows(self, a, shape):
         return Tensor(self.be, self.be.rb.transpose2d(a).reshape(shape))
 
+    def _split(self, a):
+        """A host array (F, M) -> ('nc', (M, bias_size, F // bias_size) batch-first
+        view) when it is the transposed view of an (M, F) array, else ('cn',
+        (bias_size, F // bias_size * M) view of the C-contiguous array); None for
+        device arrays."""
+        if not isinstance(a, np.ndarray):
+            return None
+        if a.T.flags.c_contiguous and not (a.flags.c_contiguous and a.shape[1] > 1):
+            return "nc", a.T.reshape(a.shape[1], self.bias_size, -1)
+        if a.flags.c_contiguous:
+            return "cn", a.reshape(self.bias_size, -1)
+        return "cn", self.be._contiguous(a).reshape(self.bias_size, -1)
+
     def fprop(self, inputs, inference=False):
         self._check_input(inputs)
         be = self.be
         self.inputs = inputs
-        b = self.W.reshape((self.bias_size,))._data
-        y, self._saved = be.rb.op("bias.forward")(self._rows(inputs), b)
-        self.outputs = self._unrows(y, inputs.shape)
+        b = self.W._data.reshape(self.bias_size)
+        self._host = split = self._split(inputs._data)
+        if split is None:                                   # device: through the op
+            y, self._saved = be.rb.op("bias.forward")(self._rows(inputs), b)
+            self.outputs = self._unrows(y, inputs.shape)
+        elif split[0] == "nc" and split[1].shape[2] == 1:   # (N, F) rows: the op itself
+            x = split[1].reshape(split[1].shape[:2])
+            y, self._saved = be.rb.op("bias.forward")(x, b)
+            self.outputs = self._to_next(y)
+        elif split[0] == "nc":                              # (N, C, H*W): per channel
+            x = split[1]
+            y = np.add(x, b[:, None], dtype=x.dtype)
+            self.outputs = self._to_next(y.reshape(x.shape[0], -1))
+        else:                                               # (C, H*W*N): per row
+            x = split[1]
+            y = np.add(x, b[:, None], dtype=x.dtype)
+            self.outputs = Tensor(be, y.reshape(inputs.shape))
         return self.outputs
 
     def bprop(self, error):
         be = self.be
-        dx, db = be.rb.op("bias.backward")(self._rows(error), self._saved)
-        self._store_grad(db)
-        self.deltas = self._unrows(dx, error.shape)
+        split = self._split(error._data)
+        if split is None:
+            dx, db = be.rb.op("bias.backward")(self._rows(error), self._saved)
+            self._store_grad(db)
+            self.deltas = self._unrows(dx, error.shape)
+            return self.deltas
+        kind, e = split
+        if kind == "nc" and self._host[0] == "nc" and e.shape[2] == 1:
+            dx, db = be.rb.op("bias.backward")(e.reshape(e.shape[:2]), self._saved)
+            self._store_grad(db)
+            self.deltas = self._to_prev(dx)
+            return self.deltas
+        db = e.sum(axis=(0, 2)) if kind == "nc" else e.sum(axis=1)
+        self._store_grad(db.astype(e.dtype, copy=False))
+        # dx = dy: pass the error on, as a neon-layout copy only if it is a transposed
+        # view and the previous layer cannot read one
+        if kind == "nc" and not getattr(type(self.prev_layer), "TAKES_NC", False):
+            self.deltas = be.from_nc(error._data.T)
+        else:
+            self.deltas = error
         return self.deltas
 
 

@@ -74,6 +74,7 @@ class Pooling(Layer):
 
     OPS = ("max_pool2d", "avg_pool2d", "global_max_pool", "global_mean_pool",
            "max_pool3d", "avg_pool3d")
+    TAKES_NC = True
 
     def __init__(self, fshape, op="max", strides={}, padding={}, name=None):
         super().__init__(name)
@@ -148,7 +149,7 @@ class Pooling(Layer):
         else:
             extra = {"count_include_pad": False} if self.op == "avg" else {}
             y, self._saved = rb.op(self._op() + ".forward")(x, *self._geometry, **extra)
-        self.outputs = be.from_nc(y.reshape(N, -1))
+        self.outputs = self._to_next(y.reshape(N, -1))
         return self.outputs
 
     def bprop(self, error):
@@ -156,5 +157,5 @@ class Pooling(Layer):
         N = error.shape[1]
         dy = be.to_nc(error).reshape((N,) + self._out)
         (dx,) = rb.op(self._op() + ".backward")(dy, self._saved)
-        self.deltas = be.from_nc(dx.reshape(N, -1))
+        self.deltas = self._to_prev(dx.reshape(N, -1))
         return self.deltas
