@@ -40,6 +40,16 @@ cdef extern from *:
     #pragma GCC push_options
     #pragma GCC optimize ("no-trapping-math")
     #endif
+    /* The loops below are compiled three times (AVX-512, AVX2 + FMA, baseline SSE2) and
+       the dynamic loader picks the best the CPU runs (GCC's target_clones, an ifunc): the
+       module itself is built for the baseline x86-64, which vectorizes 4 floats wide. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+        && __GNUC__ >= 12
+    #define REFNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", \
+                                                      "default")))
+    #else
+    #define REFNN_CLONES
+    #endif
     static inline float refnn_expf(float x) {
         union { float f; int i; } bits;
         float n, r, p;
@@ -60,19 +70,110 @@ cdef extern from *:
     /* dst[k] = tanh(src[k]) (dst may be src). 1 - 2 / (1 + exp(2a)) cancels for small
        |a| (tanh(3e-8) came out 0), so |a| < 1/16 takes the odd Taylor series
        a - a^3/3 + 2a^5/15 - 17a^7/315 (next term < 3e-13): a branch-free select. */
-    static void refnn_tanhf(const float *src, float *dst, Py_ssize_t n) {
-        for (Py_ssize_t k = 0; k < n; ++k) {
-            float a = src[k], a2 = a * a;
-            float series = a + a * a2 * (-0.333333333f + a2 * (0.133333333f
-                                                                 - a2 * 0.0539682540f));
-            float formula = 1.f - 2.f / (1.f + refnn_expf(2.f * a));
-            dst[k] = a2 < 0.00390625f ? series : formula;
-        }
+    static inline float refnn_tanh1f(float a) {
+        float a2 = a * a;
+        float series = a + a * a2 * (-0.333333333f + a2 * (0.133333333f
+                                                             - a2 * 0.0539682540f));
+        float formula = 1.f - 2.f / (1.f + refnn_expf(2.f * a));
+        return a2 < 0.00390625f ? series : formula;
+    }
+    static inline float refnn_sigmoid1f(float x) { return 1.f / (1.f + refnn_expf(-x)); }
+    REFNN_CLONES static void refnn_tanhf(const float *src, float *dst, Py_ssize_t n) {
+        for (Py_ssize_t k = 0; k < n; ++k)
+            dst[k] = refnn_tanh1f(src[k]);
     }
     /* a[k] = sigmoid(a[k]) = 1 / (1 + exp(-a[k])) */
-    static void refnn_sigmoidf(float *a, Py_ssize_t n) {
+    REFNN_CLONES static void refnn_sigmoidf(float *a, Py_ssize_t n) {
         for (Py_ssize_t k = 0; k < n; ++k)
-            a[k] = 1.f / (1.f + refnn_expf(-a[k]));
+            a[k] = refnn_sigmoid1f(a[k]);
+    }
+    /* One row of the lstm cell (float32 form of _lstm_row): g, f, i, o pre-activations
+       activated in place; c = f c_prev + i g; h = o tanh(c). One restrict pointer per
+       gate block: GCC vectorizes this loop only when it knows the blocks are disjoint. */
+    static inline void refnn_lstm_rowf(float *restrict ag, float *restrict af,
+                                       float *restrict ai, float *restrict ao,
+                                       const float *restrict cp, float *restrict h,
+                                       float *restrict c, Py_ssize_t H) {
+        for (Py_ssize_t j = 0; j < H; ++j) {
+            float g = refnn_tanh1f(ag[j]), f = refnn_sigmoid1f(af[j]);
+            float i = refnn_sigmoid1f(ai[j]), o = refnn_sigmoid1f(ao[j]);
+            float cc = f * cp[j] + i * g;
+            ag[j] = g; af[j] = f; ai[j] = i; ao[j] = o;
+            c[j] = cc;
+            h[j] = o * refnn_tanh1f(cc);
+        }
+    }
+    /* The lstm cell of one step, all N rows: a (N, 4H) = [g, f, i, o] blocks. */
+    REFNN_CLONES static void refnn_lstm_stepf(float *a, const float *cp, float *h, float *c,
+                                              Py_ssize_t N, Py_ssize_t H) {
+        for (Py_ssize_t n = 0; n < N; ++n) {
+            float *ar = a + n * 4 * H;
+            refnn_lstm_rowf(ar, ar + H, ar + 2 * H, ar + 3 * H, cp + n * H, h + n * H,
+                            c + n * H, H);
+        }
+    }
+    /* One row of the lstm cell gradient (float32 form of _lstm_backward_row): from the
+       activated gates g, f, i, o, the cell c, the previous cell cp, the upstream dhs, dcs
+       and the carried dh, dc: the pre-activation gradients dg, df, di, do; dc becomes
+       the carry dc_t f. */
+    static inline void refnn_lstm_backward_rowf(
+            const float *restrict g_, const float *restrict f_, const float *restrict i_,
+            const float *restrict o_, const float *restrict c, const float *restrict cp,
+            const float *restrict dhs, const float *restrict dcs, const float *restrict dh,
+            float *restrict dc, float *restrict dg, float *restrict df, float *restrict di,
+            float *restrict do_, Py_ssize_t H) {
+        for (Py_ssize_t j = 0; j < H; ++j) {
+            float g = g_[j], f = f_[j], i = i_[j], o = o_[j];
+            float tc = refnn_tanh1f(c[j]);
+            float dhv = dhs[j] + dh[j];
+            float dcv = dcs[j] + dc[j] + dhv * o * (1.f - tc * tc);
+            dg[j] = dcv * i * (1.f - g * g);
+            df[j] = dcv * cp[j] * f * (1.f - f);
+            di[j] = dcv * g * i * (1.f - i);
+            do_[j] = dhv * tc * o * (1.f - o);
+            dc[j] = dcv * f;
+        }
+    }
+    /* The lstm cell gradient of one step, all N rows: a, d (N, 4H); the rest (N, H). */
+    REFNN_CLONES static void refnn_lstm_backward_stepf(
+            const float *dhs, const float *dcs, const float *a, const float *c,
+            const float *cp, const float *dh, float *dc, float *d, Py_ssize_t N,
+            Py_ssize_t H) {
+        for (Py_ssize_t n = 0; n < N; ++n) {
+            const float *ar = a + n * 4 * H;
+            float *dr = d + n * 4 * H;
+            Py_ssize_t r = n * H;
+            refnn_lstm_backward_rowf(ar, ar + H, ar + 2 * H, ar + 3 * H, c + r, cp + r,
+                                     dhs + r, dcs + r, dh + r, dc + r, dr, dr + H,
+                                     dr + 2 * H, dr + 3 * H, H);
+        }
+    }
+    /* gru, first half of a step, all N rows (float32 form of _gru_zr_row): z, r =
+       sigmoid in place in a[:, :2H] (a is (N, 3H)); q = r h_prev. */
+    REFNN_CLONES static void refnn_gru_zr_stepf(float *a, const float *hp, float *q,
+                                                Py_ssize_t N, Py_ssize_t H) {
+        for (Py_ssize_t n = 0; n < N; ++n) {
+            float *ar = a + n * 3 * H;
+            for (Py_ssize_t j = 0; j < H; ++j) {
+                float r = refnn_sigmoid1f(ar[H + j]);
+                ar[j] = refnn_sigmoid1f(ar[j]);
+                ar[H + j] = r;
+                q[n * H + j] = r * hp[n * H + j];
+            }
+        }
+    }
+    /* gru, second half (float32 form of _gru_n_row): n = tanh in place in a[:, 2H:];
+       h = (1 - z) n + z h_prev. */
+    REFNN_CLONES static void refnn_gru_n_stepf(float *a, const float *hp, float *h,
+                                               Py_ssize_t N, Py_ssize_t H) {
+        for (Py_ssize_t n = 0; n < N; ++n) {
+            float *ar = a + n * 3 * H;
+            for (Py_ssize_t j = 0; j < H; ++j) {
+                float nn = refnn_tanh1f(ar[2 * H + j]), z = ar[j];
+                ar[2 * H + j] = nn;
+                h[n * H + j] = (1.f - z) * nn + z * hp[n * H + j];
+            }
+        }
     }
     #if defined(__GNUC__) && !defined(__clang__)
     #pragma GCC pop_options
@@ -80,6 +181,16 @@ cdef extern from *:
     """
     void refnn_tanhf(const float *src, float *dst, Py_ssize_t n) noexcept nogil
     void refnn_sigmoidf(float *a, Py_ssize_t n) noexcept nogil
+    void refnn_lstm_stepf(float *a, const float *cp, float *h, float *c, Py_ssize_t N,
+                          Py_ssize_t H) noexcept nogil
+    void refnn_lstm_backward_stepf(const float *dhs, const float *dcs, const float *a,
+                                   const float *c, const float *cp, const float *dh,
+                                   float *dc, float *d, Py_ssize_t N,
+                                   Py_ssize_t H) noexcept nogil
+    void refnn_gru_zr_stepf(float *a, const float *hp, float *q, Py_ssize_t N,
+                            Py_ssize_t H) noexcept nogil
+    void refnn_gru_n_stepf(float *a, const float *hp, float *h, Py_ssize_t N,
+                           Py_ssize_t H) noexcept nogil
 
 
 cdef inline void _tanh_to(const floating *src, floating *dst, Py_ssize_t n) noexcept nogil:
@@ -248,8 +359,11 @@ def lstm_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1]
                 hr = &hpm[t, 0, 0]
             gemm_rowmajor(False, True, <int>N, <int>(4 * H), <int>H, <floating>1, hr,
                           <int>H, &u[0, 0], <int>H, <floating>1, a, <int>(4 * H))
-            for n in range(N):
-                _lstm_row(a + n * 4 * H, cp + n * H, hc + n * H, cc + n * H, H)
+            if floating is float:
+                refnn_lstm_stepf(a, cp, hc, cc, N, H)
+            else:
+                for n in range(N):
+                    _lstm_row(a + n * 4 * H, cp + n * H, hc + n * H, cc + n * H, H)
             hp = hc
             cp = cc
 
@@ -270,10 +384,15 @@ def lstm_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] dcs,
         for k in range(T - 1, -1, -1):
             t = _step(k, T, reverse)
             cp = &c0[0, 0] if k == 0 else &cs[_step(k - 1, T, reverse), 0, 0]
-            for n in range(N):
-                _lstm_backward_row(&dhs[t, n, 0], &dcs[t, n, 0], &gates[t, n, 0],
-                                   &cs[t, n, 0], cp + n * H, &dh[n, 0], &dc[n, 0],
-                                   &dz[t, n, 0], H)
+            if floating is float:
+                refnn_lstm_backward_stepf(&dhs[t, 0, 0], &dcs[t, 0, 0], &gates[t, 0, 0],
+                                          &cs[t, 0, 0], cp, &dh[0, 0], &dc[0, 0],
+                                          &dz[t, 0, 0], N, H)
+            else:
+                for n in range(N):
+                    _lstm_backward_row(&dhs[t, n, 0], &dcs[t, n, 0], &gates[t, n, 0],
+                                       &cs[t, n, 0], cp + n * H, &dh[n, 0], &dc[n, 0],
+                                       &dz[t, n, 0], H)
             gemm_rowmajor(False, False, <int>N, <int>H, <int>(4 * H), <floating>1,
                           &dz[t, 0, 0], <int>(4 * H), &u[0, 0], <int>H, <floating>0,
                           &dh[0, 0], <int>H)
@@ -320,12 +439,18 @@ def gru_forward(floating[:, :, ::1] gates, floating[:, ::1] u, floating[:, ::1] 
             q = &rh[t, 0, 0]
             gemm_rowmajor(False, True, <int>N, <int>(2 * H), <int>H, <floating>1, hp,
                           <int>H, &u[0, 0], <int>H, <floating>1, a, <int>(3 * H))
-            for n in range(N):
-                _gru_zr_row(a + n * 3 * H, hp + n * H, q + n * H, H)
+            if floating is float:
+                refnn_gru_zr_stepf(a, hp, q, N, H)
+            else:
+                for n in range(N):
+                    _gru_zr_row(a + n * 3 * H, hp + n * H, q + n * H, H)
             gemm_rowmajor(False, True, <int>N, <int>H, <int>H, <floating>1, q, <int>H,
                           &u[2 * H, 0], <int>H, <floating>1, a + 2 * H, <int>(3 * H))
-            for n in range(N):
-                _gru_n_row(a + n * 3 * H, hp + n * H, hc + n * H, H)
+            if floating is float:
+                refnn_gru_n_stepf(a, hp, hc, N, H)
+            else:
+                for n in range(N):
+                    _gru_n_row(a + n * 3 * H, hp + n * H, hc + n * H, H)
             hp = hc
 
 
