@@ -177,7 +177,11 @@ class ParameterLayer(Layer):
         return [((self.W, self.dW), self.states)]
 
     def _store_grad(self, grad):
-        self.dW[:] = Tensor(self.be, grad).reshape(self.dW.shape)
+        d = self.dW._data
+        if isinstance(d, np.ndarray) and isinstance(grad, np.ndarray):   # host: one copy
+            np.copyto(d, grad.reshape(d.shape))
+        else:
+            self.dW[:] = Tensor(self.be, grad).reshape(self.dW.shape)
 
 
 class Linear(ParameterLayer):
