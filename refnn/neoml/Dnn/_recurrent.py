@@ -819,14 +819,6 @@ QRNN_ACTIVATIONS = {
     "hswish": ("hswish", {}), "gelu": ("gelu", {"form": "sigmoid"})}
 
 
-def _selection(be, GH, cols):
-    """The diagonal 0/1 matrix (GH, GH) that keeps the columns ``cols``: linear(a, S) = a S
-    keeps those columns of a and zeroes the others."""
-    S = np.zeros((GH, GH), np.float32)
-    S[cols, cols] = 1
-    return be.asarray(S, dtype=np.float32)
-
-
 class Qrnn(_Weighted):
     """The quasi-recurrent layer (Bradbury et al. 2016; ``Qrnn(input_layers,
     pooling_type='f', hidden_size=1, window_size=1, stride=1, paddings=(0, 0),
@@ -846,12 +838,16 @@ class Qrnn(_Weighted):
     2 (optional, bidirectional modes) that of the reverse pooling, each (1, BW, LS, ...)
     with hidden_size numbers per sequence. Weights: ``filter`` (1, G*H, 1, window_size,
     1, 1, I) (fan_in window_size * I, as TimeConv) and ``free_term`` (G*H, 1, ..., 1).
-    The gate blocks are selected with constant 0/1 matrices through the ``linear`` op
-    (an OpenCL array cannot be written column-block-wise in place). The 'power'
-    activation is not offered (NeoML's default exponent makes it a constant).
+    The gates of the pooling are joined column block by column block with the backend's
+    column-block copy ``be.copy_columns``: the update block from the activation's output,
+    the other blocks from the sigmoid's (the forget block after dropout); the backward
+    pass copies each block of the gate gradient back to a zero (rows, G*H) gradient of
+    the activation or sigmoid. 'bidirectional_concat' joins the two poolings' outputs
+    the same way. The 'power' activation is not offered (NeoML's default exponent makes
+    it a constant).
     """
 
-    OPS = ("time_conv", "bias", "sigmoid", "dropout", "linear", "qrnn") + tuple(
+    OPS = ("time_conv", "bias", "sigmoid", "dropout", "qrnn") + tuple(
         sorted({op for op, _ in QRNN_ACTIVATIONS.values()} - {"sigmoid"}))
     N_INPUTS = (1, 3)
 
@@ -1055,22 +1051,17 @@ class Qrnn(_Weighted):
         op, params = QRNN_ACTIVATIONS[self._activation]
         u, s_act = call_op(self, be, f"{op}.forward", a, **params)
         sg, s_sig = call_op(self, be, "sigmoid.forward", a)
-        blocks = np.arange(GH) // H
-        gates, s_upd = call_op(self, be, "linear.forward", u,
-                               _selection(be, GH, np.flatnonzero(blocks == 0)))
+        # gates = [update | forget | output | input] blocks of H columns
+        gates = be.empty((To * N, GH), dtype=u.dtype)
+        be.copy_columns(u, 0, gates, 0, H)
         drop = None
         if training and self._dropout > 0:
             keep = 1.0 - self._dropout
             fd, drop = self._forget_dropout(be, sg, To, N * GH, keep)
-            part, s_rest = call_op(self, be, "linear.forward", sg,
-                                   _selection(be, GH, np.flatnonzero(blocks >= 2)))
-            part_f, s_f = call_op(self, be, "linear.forward", fd,
-                                  _selection(be, GH, np.flatnonzero(blocks == 1)))
-            gates = gates + part + part_f
+            be.copy_columns(fd, H, gates, H, H)
+            be.copy_columns(sg, 2 * H, gates, 2 * H, GH - 2 * H)
         else:
-            part, s_rest = call_op(self, be, "linear.forward", sg,
-                                   _selection(be, GH, np.flatnonzero(blocks >= 1)))
-            gates, s_f = gates + part, None
+            be.copy_columns(sg, H, gates, H, GH - H)
         g3 = gates.reshape(To, N, GH)
         if not bidir:
             hs, s_q = call_op(self, be, "qrnn.forward", g3, h0s[0], pooling=self._pooling,
@@ -1086,17 +1077,13 @@ class Qrnn(_Weighted):
             if self._mode == "bidirectional_sum":
                 y, s_cat = h1 + h2, None
             else:
-                P = np.zeros((2, 2 * H, H), np.float32)
-                P[0, np.arange(H), np.arange(H)] = P[1, H + np.arange(H), np.arange(H)] = 1
-                y1, c1 = call_op(self, be, "linear.forward", h1, be.asarray(P[0],
-                                                                            dtype=np.float32))
-                y2, c2 = call_op(self, be, "linear.forward", h2, be.asarray(P[1],
-                                                                            dtype=np.float32))
-                y, s_cat = y1 + y2, (c1, c2)
+                y, s_cat = be.empty((To * N, 2 * H), dtype=h1.dtype), True
+                be.copy_columns(h1, 0, y, 0, H)
+                be.copy_columns(h2, 0, y, H, H)
         self._saved = dict(x_shape=tuple(int(v) for v in x.shape),
                            in_shapes=[tuple(v.shape) for v in xs], To=To, s_tc=s_tc,
-                           s_bias=s_bias, s_act=s_act, s_sig=s_sig, s_upd=s_upd,
-                           s_rest=s_rest, s_f=s_f, drop=drop, pools=pools, s_cat=s_cat)
+                           s_bias=s_bias, s_act=s_act, s_sig=s_sig, drop=drop,
+                           pools=pools, s_cat=s_cat)
         Hout = 2 * H if self._mode == "bidirectional_concat" else H
         return [y.reshape((To,) + tuple(x.shape[1:3]) + (1, 1, 1, Hout))]
 
@@ -1124,21 +1111,29 @@ class Qrnn(_Weighted):
         elif sv["s_cat"] is None:
             dhs = [dy, dy]
         else:
-            dhs = [call_op(self, be, "linear.backward", dy, s)[0] for s in sv["s_cat"]]
+            dhs = [be.copy_columns(dy, k * H, be.empty((To * N, H), dtype=dy.dtype), 0, H)
+                   for k in (0, 1)]
         dgates, dh0s = None, []
         for dh, s_q in zip(dhs, sv["pools"]):
             dg, dh0 = call_op(self, be, "qrnn.backward", dh.reshape(To, N, H), s_q)
             dgates = dg if dgates is None else dgates + dg
             dh0s.append(dh0)
         dgates = dgates.reshape(To * N, GH)
-        du = call_op(self, be, "linear.backward", dgates, sv["s_upd"])[0]
-        dsg = call_op(self, be, "linear.backward", dgates, sv["s_rest"])[0]
+
+        def block(col0, ncols):
+            """dgates' columns [col0, col0 + ncols), zero elsewhere."""
+            return be.copy_columns(dgates, col0, be.zeros(dgates.shape, dtype=dgates.dtype),
+                                   col0, ncols)
+        du = block(0, H)
         if sv["drop"] is not None:
-            dfd = call_op(self, be, "linear.backward", dgates, sv["s_f"])[0].reshape(To, -1)
+            dsg = block(2 * H, GH - 2 * H)
+            dfd = block(H, H).reshape(To, -1)
             dsteps = be.empty(dfd.shape, dtype=np.float32)
             for t, s_t in enumerate(sv["drop"]):
                 dsteps[t] = call_op(self, be, "dropout.backward", _row(be, dfd, t), s_t)[0]
             dsg = dsg + dsteps.reshape(dsg.shape)
+        else:
+            dsg = block(H, GH - H)
         op, _ = QRNN_ACTIVATIONS[self._activation]
         da = call_op(self, be, f"{op}.backward", du, sv["s_act"])[0] + \
             call_op(self, be, "sigmoid.backward", dsg, sv["s_sig"])[0]
