@@ -376,6 +376,36 @@ def test_decoder_backward_matches_numerical_gradient(engine, score):
                                    rtol=5e-3, atol=5e-4, err_msg=k)
 
 
+def test_decoder_ops_and_the_column_join(engine):
+    """The ops the decoder calls (both scores, forward + backward) are exactly its OPS;
+    x_t = [c, y_{t-1}] is joined and dx_t split with be.copy_columns (2 + 2 per step)."""
+    be = engine.backend
+    called, copies = set(), []
+    original_op, original_copy = be.op, be.copy_columns
+
+    def op(name):
+        called.add(name.split(".")[0])
+        return original_op(name)
+
+    def copy_columns(src, src_col0, dst, dst_col0, ncols):
+        copies.append((tuple(src.shape), src_col0, tuple(dst.shape), dst_col0, ncols))
+        return original_copy(src, src_col0, dst, dst_col0, ncols)
+
+    be.op, be.copy_columns = op, copy_columns
+    try:
+        for score in ("additive", "dot_product"):
+            dnn, dec, X, Y0 = _decoder(engine, score)            # T 5, N 2, C 4, O 3, L 4
+            copies.clear()
+            dec._forward(be, [be.asarray(X), be.asarray(Y0)], True)
+            dec._backward(be, [be.asarray(np.ones((4, 2, 1, 1, 1, 1, 3), np.float32))],
+                          [True, True])
+            assert copies == [((2, 4), 0, (2, 7), 0, 4), ((2, 3), 0, (2, 7), 4, 3)] * 4 \
+                + [((2, 7), 0, (2, 4), 0, 4), ((2, 7), 4, (2, 3), 0, 3)] * 4, score
+    finally:
+        del be.op, be.copy_columns
+    assert called == set(neoml.Dnn.AttentionDecoder.OPS)
+
+
 def test_decoder_properties_special_character_and_errors(engine):
     dnn = neoml.Dnn.Dnn(engine)
     x, y0 = neoml.Dnn.Source(dnn, "x"), neoml.Dnn.Source(dnn, "y0")

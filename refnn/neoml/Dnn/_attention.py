@@ -395,8 +395,9 @@ class AttentionDecoder(Layer):
     on x_t = [c, y_{t-1}] with z = 1 - u (its weights stored in the op's layout, rows
     z, r, n); the attention is ``additive_attention`` or ``scaled_dot_attention`` (scale 1)
     with the decoder state as the single query; the projections are ``linear``/``bias``,
-    the output ``softmax``. Concatenating [c, y] is two ``linear`` products with 0/1
-    selection matrices (there is no concat op on every engine).
+    the output ``softmax``. x_t = [c, y_{t-1}] is joined with the backend's column-block
+    copy ``be.copy_columns`` (c into columns [0, C), y into [C, C + O)); the backward
+    pass splits dx_t back into dc and dy_{t-1} with the same copy.
 
     Weights are drawn at the first run (the network's initializer, fan-in as NeoML's
     FullyConnected layers; zero free terms) and kept in ``_params``; changing
@@ -407,8 +408,6 @@ class AttentionDecoder(Layer):
     OPS = ("linear", "bias", "tanh", "split_heads", "additive_attention",
            "scaled_dot_attention", "gru", "softmax")
     N_INPUTS = (2, 2)
-
-    _TRANSIENT = Layer._TRANSIENT + ("_consts",)
 
     def __init__(self, input_layers, score, hidden_size, output_object_size, output_seq_len,
                  name=None):
@@ -527,10 +526,6 @@ class AttentionDecoder(Layer):
         for k, n in zeros.items():
             if k not in self._params:
                 self._params[k] = be.zeros((n,), dtype=np.float32)
-        if "sel_c" not in getattr(self, "_consts", {}) or self._consts["In"] != (C, n_out):
-            eye = np.eye(In, dtype=np.float32)
-            self._consts = {"In": (C, n_out), "sel_c": be.asarray(eye[:, :C].copy()),
-                            "sel_y": be.asarray(eye[:, C:].copy())}
 
     def _first_output(self, be, y0, N):
         """y_0 (N, O) from the special character: per sequence as given, or one object
@@ -571,9 +566,9 @@ class AttentionDecoder(Layer):
             else:
                 c, st["att"] = op("scaled_dot_attention.forward")(
                     s.reshape(N, 1, H), P, x_ntc, scale=1.0)
-            xc, st["sc"] = linear(c.reshape(N, C), self._consts["sel_c"])
-            xy, st["sy"] = linear(y, self._consts["sel_y"])
-            x_t = xc + xy
+            x_t = be.empty((N, C + n_out), dtype=np.float32)      # [c, y_{t-1}]
+            be.copy_columns(c.reshape(N, C), 0, x_t, 0, C)
+            be.copy_columns(y, 0, x_t, C, n_out)
             hs, st["gru"] = op("gru.forward")(x_t.reshape(1, N, C + n_out), p["gru_w"],
                                               p["gru_u"], p["gru_b"], s)
             lx, st["ox"] = linear(x_t, p["o_wx"])
@@ -620,8 +615,9 @@ class AttentionDecoder(Layer):
             acc("gru_b", db)
             ds_prev = ds_prev + dh0
             dx_t = dx_t + dx_g.reshape(N, C + n_out)
-            dc = lin_b(dx_t, st["sc"])[0]
-            dy_next = lin_b(dx_t, st["sy"])[0]
+            dc = be.copy_columns(dx_t, 0, be.empty((N, C), dtype=dx_t.dtype), 0, C)
+            dy_next = be.copy_columns(dx_t, C, be.empty((N, n_out), dtype=dx_t.dtype), 0,
+                                      n_out)
             if self._score == "additive":
                 dq, dk, dv, dw = op("additive_attention.backward")(dc.reshape(N, 1, C),
                                                                    st["att"])
