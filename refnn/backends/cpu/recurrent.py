@@ -139,7 +139,8 @@ def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
     hs = np.empty((T, N, H), x.dtype)
     cs = np.empty((T, N, H), x.dtype)
     hpm = np.empty((T, N, H) if masked else (1, 1, 1), x.dtype)
-    _k.lstm_forward(gates, u, _state(h0, N, H, x.dtype), _state(c0, N, H, x.dtype),
+    _k.lstm_forward(gates, np.ascontiguousarray(u.T), _state(h0, N, H, x.dtype),
+                    _state(c0, N, H, x.dtype),
                     hs, cs, bool(reverse), mask, hpm, masked)
     return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, bool(reverse), mask, masked, hpm)
 
@@ -169,7 +170,8 @@ def gru_forward(x, w, u, b, h0=None, reverse=False):
     gates = _projection(x, w, b)
     hs = np.empty((T, N, H), x.dtype)
     rh = np.empty((T, N, H), x.dtype)
-    _k.gru_forward(gates, u, _state(h0, N, H, x.dtype), hs, rh, bool(reverse))
+    _k.gru_forward(gates, np.ascontiguousarray(u.T), _state(h0, N, H, x.dtype), hs, rh,
+                   bool(reverse))
     return hs, (x, w, u, h0, hs, gates, rh, bool(reverse))
 
 
