@@ -204,13 +204,15 @@ cdef extern from *:
     """
     #if defined(__GNUC__) && defined(__x86_64__)
     #include <immintrin.h>
-    /* C[:M, :Nc] = A[:M, :K] B[:K, :Nc] (+ C when beta1), row-major, M % 4 == 0 and
-       Nc % 64 == 0: 4 rows x 64 columns (4 vectors) of C per block, one FMA per
-       (row, vector) and k. */
+    /* C[:M, :Nc] = A[:M, :K] B[:K, :Nc] (+ C when beta1), B and C row-major, A[r, k] at
+       A[r * lda + k * ak] (ak = 1: row-major; lda = 1: a transposed row-major matrix),
+       M % 4 == 0 and Nc % 64 == 0: 4 rows x 64 columns (4 vectors) of C per block, one
+       FMA per (row, vector) and k. */
     __attribute__((target("avx512f")))
     static void refnn_sgemm_avx512(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K,
-                                   const float *A, Py_ssize_t lda, const float *B,
-                                   Py_ssize_t ldb, float *C, Py_ssize_t ldc, int beta1) {
+                                   const float *A, Py_ssize_t lda, Py_ssize_t ak,
+                                   const float *B, Py_ssize_t ldb, float *C, Py_ssize_t ldc,
+                                   int beta1) {
         for (Py_ssize_t j = 0; j < Nc; j += 64) {
             for (Py_ssize_t i = 0; i < M; i += 4) {
                 __m512 c[4][4];
@@ -224,7 +226,7 @@ cdef extern from *:
                     __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
                     __m512 b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
                     for (int r = 0; r < 4; ++r) {
-                        __m512 x = _mm512_set1_ps(a0[r * lda + k]);
+                        __m512 x = _mm512_set1_ps(a0[r * lda + k * ak]);
                         c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
                         c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
                         c[r][2] = _mm512_fmadd_ps(x, b2, c[r][2]);
@@ -237,20 +239,68 @@ cdef extern from *:
             }
         }
     }
+    /* The same for a transposed A (A[r, k] at A[k * ak + r], the dz^T of dw and du):
+       C (+)= A B with the contraction split into chunks of 512 k (B's chunk, 512 x Nc,
+       stays in L2) and each 4 x 512 panel of A packed k-major into apack (8 KiB) once for
+       all column blocks, so the broadcasts read consecutive floats. */
+    __attribute__((target("avx512f")))
+    static void refnn_sgemm_avx512_at(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K,
+                                      const float *A, Py_ssize_t ak, const float *B,
+                                      Py_ssize_t ldb, float *C, Py_ssize_t ldc, int beta1) {
+        float apack[4 * 512] __attribute__((aligned(64)));
+        for (Py_ssize_t k0 = 0; k0 < K; k0 += 512) {
+            Py_ssize_t kc = K - k0 < 512 ? K - k0 : 512;
+            int acc = beta1 || k0 > 0;
+            for (Py_ssize_t i = 0; i < M; i += 4) {
+                for (Py_ssize_t k = 0; k < kc; ++k)
+                    for (int r = 0; r < 4; ++r)
+                        apack[4 * k + r] = A[(k0 + k) * ak + i + r];
+                for (Py_ssize_t j = 0; j < Nc; j += 64) {
+                    __m512 c[4][4];
+                    const float *b = B + k0 * ldb + j;
+                    for (int r = 0; r < 4; ++r)
+                        for (int v = 0; v < 4; ++v)
+                            c[r][v] = acc ? _mm512_loadu_ps(C + (i + r) * ldc + j + 16 * v)
+                                          : _mm512_setzero_ps();
+                    for (Py_ssize_t k = 0; k < kc; ++k, b += ldb) {
+                        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+                        __m512 b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
+                        for (int r = 0; r < 4; ++r) {
+                            __m512 x = _mm512_set1_ps(apack[4 * k + r]);
+                            c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
+                            c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
+                            c[r][2] = _mm512_fmadd_ps(x, b2, c[r][2]);
+                            c[r][3] = _mm512_fmadd_ps(x, b3, c[r][3]);
+                        }
+                    }
+                    for (int r = 0; r < 4; ++r)
+                        for (int v = 0; v < 4; ++v)
+                            _mm512_storeu_ps(C + (i + r) * ldc + j + 16 * v, c[r][v]);
+                }
+            }
+        }
+    }
     static int refnn_have_avx512(void) {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f");
     }
     #else
     static void refnn_sgemm_avx512(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K,
-                                   const float *A, Py_ssize_t lda, const float *B,
-                                   Py_ssize_t ldb, float *C, Py_ssize_t ldc, int beta1) {}
+                                   const float *A, Py_ssize_t lda, Py_ssize_t ak,
+                                   const float *B, Py_ssize_t ldb, float *C, Py_ssize_t ldc,
+                                   int beta1) {}
+    static void refnn_sgemm_avx512_at(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K,
+                                      const float *A, Py_ssize_t ak, const float *B,
+                                      Py_ssize_t ldb, float *C, Py_ssize_t ldc, int beta1) {}
     static int refnn_have_avx512(void) { return 0; }
     #endif
     """
     void refnn_sgemm_avx512(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, const float *A,
-                            Py_ssize_t lda, const float *B, Py_ssize_t ldb, float *C,
-                            Py_ssize_t ldc, int beta1) noexcept nogil
+                            Py_ssize_t lda, Py_ssize_t ak, const float *B, Py_ssize_t ldb,
+                            float *C, Py_ssize_t ldc, int beta1) noexcept nogil
+    void refnn_sgemm_avx512_at(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, const float *A,
+                               Py_ssize_t ak, const float *B, Py_ssize_t ldb, float *C,
+                               Py_ssize_t ldc, int beta1) noexcept nogil
     int refnn_have_avx512()
 
 
@@ -267,27 +317,60 @@ def avx512_gemm(enabled=None):
     return _avx512_gemm
 
 
+cdef void _gemm_strided(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, const floating *A,
+                       Py_ssize_t lda, Py_ssize_t ak, const floating *B, Py_ssize_t ldb,
+                       bint beta1, floating *C, Py_ssize_t ldc) noexcept nogil:
+    """C (M, Nc) = A (M, K) B (K, Nc) (+ C when beta1); B and C row-major with row
+    strides ldb, ldc; A[r, k] at A[r * lda + k * ak] with ak == 1 (row-major) or
+    lda == 1 (A^T stored row-major, row stride ak). float32 on an AVX-512 CPU: the
+    4-row x 64-column blocks by refnn_sgemm_avx512, the remainder columns (all rows) and
+    rows by BLAS; a transposed A (lda == 1) by refnn_sgemm_avx512_at, which packs it."""
+    cdef Py_ssize_t M4 = M - M % 4, N64 = Nc - Nc % 64
+    cdef floating beta = 1 if beta1 else 0
+    cdef bint ta = ak != 1
+    cdef int la = <int>(ak if ta else lda)
+    if floating is float:
+        if _avx512_gemm and M4 > 0 and N64 > 0:
+            if ta:
+                refnn_sgemm_avx512_at(M4, N64, K, A, ak, B, ldb, C, ldc, beta1)
+            else:
+                refnn_sgemm_avx512(M4, N64, K, A, lda, ak, B, ldb, C, ldc, beta1)
+            if N64 < Nc:
+                gemm_rowmajor(ta, False, <int>M, <int>(Nc - N64), <int>K, <floating>1, A,
+                              la, B + N64, <int>ldb, beta, C + N64, <int>ldc)
+            if M4 < M:
+                gemm_rowmajor(ta, False, <int>(M - M4), <int>N64, <int>K, <floating>1,
+                              A + M4 * lda, la, B, <int>ldb, beta, C + M4 * ldc, <int>ldc)
+            return
+    gemm_rowmajor(ta, False, <int>M, <int>Nc, <int>K, <floating>1, A, la, B, <int>ldb,
+                  beta, C, <int>ldc)
+
+
 cdef inline void _gemm_nn(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, const floating *A,
                           Py_ssize_t lda, const floating *B, Py_ssize_t ldb, bint beta1,
                           floating *C, Py_ssize_t ldc) noexcept nogil:
     """C (M, Nc) = A (M, K) B (K, Nc) (+ C when beta1), all row-major with row strides
-    lda, ldb, ldc. float32 on an AVX-512 CPU: the 4-row x 64-column blocks by
-    refnn_sgemm_avx512, the remainder columns (all rows) and rows by BLAS."""
-    cdef Py_ssize_t M4 = M - M % 4, N64 = Nc - Nc % 64
-    cdef floating beta = 1 if beta1 else 0
-    if floating is float:
-        if _avx512_gemm and M4 > 0 and N64 > 0:
-            refnn_sgemm_avx512(M4, N64, K, A, lda, B, ldb, C, ldc, beta1)
-            if N64 < Nc:
-                gemm_rowmajor(False, False, <int>M, <int>(Nc - N64), <int>K, <floating>1, A,
-                              <int>lda, B + N64, <int>ldb, beta, C + N64, <int>ldc)
-            if M4 < M:
-                gemm_rowmajor(False, False, <int>(M - M4), <int>N64, <int>K, <floating>1,
-                              A + M4 * lda, <int>lda, B, <int>ldb, beta, C + M4 * ldc,
-                              <int>ldc)
-            return
-    gemm_rowmajor(False, False, <int>M, <int>Nc, <int>K, <floating>1, A, <int>lda, B,
-                  <int>ldb, beta, C, <int>ldc)
+    lda, ldb, ldc (the per-step products)."""
+    _gemm_strided(M, Nc, K, A, lda, 1, B, ldb, beta1, C, ldc)
+
+
+def matmul(floating[:, :] A, floating[:, ::1] B, floating[:, ::1] C, bint accumulate):
+    """C = A @ B (+ C when ``accumulate``) through _gemm_strided: the big products of the
+    cpu wrapper (input projection, dx, dw, du). A C-contiguous or the transpose (.T) of a
+    C-contiguous matrix; B, C C-contiguous; shapes (M, K), (K, Nc), (M, Nc), all >= 1."""
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], Nc = B.shape[1]
+    cdef Py_ssize_t rs = A.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ks = A.strides[1] // sizeof(floating)
+    if B.shape[0] != K or C.shape[0] != M or C.shape[1] != Nc:
+        raise ValueError(f"recurrent matmul: shapes {(M, K)} @ {(B.shape[0], Nc)} -> "
+                         f"{(C.shape[0], C.shape[1])} do not match")
+    if not ((ks == 1 and rs >= K) or (rs == 1 and ks >= M)):
+        raise ValueError("recurrent matmul: A must be C-contiguous or a transposed "
+                         "C-contiguous matrix")
+    if M == 1 and K > 1:                   # a single row: either layout is row-major
+        ks, rs = 1, K
+    with nogil:
+        _gemm_strided(M, Nc, K, &A[0, 0], rs, ks, &B[0, 0], Nc, accumulate, &C[0, 0], Nc)
 
 
 cdef inline void _tanh_to(const floating *src, floating *dst, Py_ssize_t n) noexcept nogil:

@@ -4,7 +4,7 @@ Signatures and return conventions are those of refnn.ops.recurrent (time-major x
 (T, N, I), weights (G*H, I) and (G*H, H), free term (G*H,), optional h0/c0). Shapes are
 checked by refnn.ops.recurrent.check_sequence -- the reference's rules and messages.
 
-Structure: everything that does not depend on the recurrence is one BLAS GEMM over all
+Structure: everything that does not depend on the recurrence is one GEMM over all
 T*N rows (the input projection x w^T + b before the loop; dx = dZ w, dw = dZ^T X,
 du = dZ^T Hprev and db = column sums of dZ after it). The kernels run the time loop: one
 recurrent GEMM per step and the fused gate math.
@@ -21,6 +21,15 @@ from refnn.backends.cpu._common import float_input
 from refnn.errors import ShapeError
 from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
                                   check_indrnn, check_mask, check_qrnn, check_sequence)
+
+
+def _gemm(a, b, c, alpha, beta):
+    """c = a @ b (alpha 1, beta 0 or 1: + c) through refnn._ext.recurrent.matmul: float32
+    on AVX-512 CPUs by its register-blocked kernel (OpenBLAS runs its AVX2 kernels on CPUs
+    it does not know, such as this Zen 5: half the speed), BLAS otherwise. a C-contiguous
+    or a transposed C-contiguous matrix; b, c C-contiguous."""
+    assert alpha == 1.0 and beta in (0.0, 1.0)
+    _k.matmul(a, b, c, beta == 1.0)
 
 
 def _inputs(op, x, w, u, b, h0=None, c0=None):
@@ -40,7 +49,7 @@ def _projection(x, w, b):
     out = np.empty((T, N, w.shape[0]), x.dtype)
     out2 = out.reshape(T * N, -1)
     out2[...] = b
-    _dense.gemm(x.reshape(T * N, I), w.T, out2, 1.0, 1.0)
+    _gemm(x.reshape(T * N, I), np.ascontiguousarray(w.T), out2, 1.0, 1.0)
     return out
 
 
@@ -71,9 +80,9 @@ def _input_grads(dz, x, w):
     GH = dz.shape[2]
     dz2 = dz.reshape(T * N, GH)
     dx = np.empty_like(x)
-    _dense.gemm(dz2, w, dx.reshape(T * N, I), 1.0, 0.0)
+    _gemm(dz2, w, dx.reshape(T * N, I), 1.0, 0.0)
     dw = np.empty_like(w)
-    _dense.gemm(dz2.T, x.reshape(T * N, I), dw, 1.0, 0.0)
+    _gemm(dz2.T, x.reshape(T * N, I), dw, 1.0, 0.0)
     db = np.empty(GH, x.dtype)
     _dense.col_sum(dz2, db, 1)     # one thread: see refnn/_ext/recurrent.pyx on threads
     return dx, dw, db
@@ -93,20 +102,20 @@ def _weight_grads(dz, x, w, hs, h0, reverse, rh=None, hpm=None):
     dx, dw, db = _input_grads(dz, x, w)
     du = np.zeros((GH, H), x.dtype)
     if hpm is not None:
-        _dense.gemm(dz.reshape(T * N, GH).T, hpm.reshape(T * N, H), du, 1.0, 0.0)
+        _gemm(dz.reshape(T * N, GH).T, hpm.reshape(T * N, H), du, 1.0, 0.0)
         return dx, dw, du, db
     rows = GH if rh is None else GH - H          # gru: the z, r rows only
     dzr = dz if rh is None else np.ascontiguousarray(dz[:, :, :rows])
     first, rest = (T - 1, slice(0, T - 1)) if reverse else (0, slice(1, T))
     prev = slice(1, T) if reverse else slice(0, T - 1)
     if T > 1:
-        _dense.gemm(dzr[rest].reshape(-1, rows).T, hs[prev].reshape(-1, H), du[:rows],
+        _gemm(dzr[rest].reshape(-1, rows).T, hs[prev].reshape(-1, H), du[:rows],
                     1.0, 0.0)
     if h0 is not None:
-        _dense.gemm(dzr[first].T, h0, du[:rows], 1.0, 1.0)
+        _gemm(dzr[first].T, h0, du[:rows], 1.0, 1.0)
     if rh is not None:
         dn = np.ascontiguousarray(dz[:, :, rows:]).reshape(T * N, H)
-        _dense.gemm(dn.T, rh.reshape(T * N, H), du[rows:], 1.0, 0.0)
+        _gemm(dn.T, rh.reshape(T * N, H), du[rows:], 1.0, 0.0)
     return dx, dw, du, db
 
 
