@@ -79,7 +79,7 @@ def batch_norm_forward(be, x, gamma, beta, eps=1e-5):
     dims = (np.int32(n), np.int32(c), np.int32(r))
     _elementwise(be, "col_partial_stats", k * c, x.data, mean.data, part.data, *dims,
                  np.int32(0))
-    _elementwise(be, "bn_mean", c, part.data, mean.data, np.int32(k), np.int32(c),
+    _elementwise(be, "bn_mean", c, x.data, part.data, mean.data, np.int32(k), np.int32(c),
                  np.int32(n))
     _elementwise(be, "col_partial_stats", k * c, x.data, mean.data, part.data, *dims,
                  np.int32(1))

@@ -34,8 +34,11 @@ inline real group_sum(__local real *part, real v)
  * c), rows k R .. min((k+1) R, N) - 1 -- writes part[k, c]; then one item per channel
  * adds its K partial sums in chunk order (col_finish_*, bn_mean, bn_var). */
 
-/* col_partial_stats: part[k,c] = sum_{n in chunk k} x[n,c]  (squares = 0)
- *                 or sum_{n in chunk k} (x[n,c] - mean[c])^2  (squares = 1) */
+/* col_partial_stats: part[k,c] = sum_{n in chunk k} (x[n,c] - x[0,c])  (squares = 0)
+ *                 or sum_{n in chunk k} (x[n,c] - mean[c])^2  (squares = 1)
+ * The sums are shifted by the column's first value (bn_mean adds it back): a constant
+ * column then has mean exactly x[0,c] and x - mean exactly 0 in float32 too (the
+ * reference's float64 mean is exact there; an unshifted float32 sum / N is not). */
 __kernel void col_partial_stats(__global const real *x, __global const real *mean,
                                 __global real *part, const int N, const int C, const int R,
                                 const int squares, const uint n)
@@ -52,20 +55,23 @@ __kernel void col_partial_stats(__global const real *x, __global const real *mea
             acc += d * d;
         }
     } else {
-        for (int r = k * R; r < n1; ++r) acc += x[(size_t)r * C + c];
+        const real shift = x[c];
+        for (int r = k * R; r < n1; ++r) acc += x[(size_t)r * C + c] - shift;
     }
     part[g] = acc;
 }
 
-/* bn_mean: mean[c] = sum_k part[k,c] / N (one item per channel) */
-__kernel void bn_mean(__global const real *part, __global real *mean, const int K,
-                      const int C, const int N, const uint n)
+/* bn_mean: mean[c] = x[0,c] + sum_k part[k,c] / N (one item per channel; the shift of
+ * col_partial_stats added back) */
+__kernel void bn_mean(__global const real *x, __global const real *part,
+                      __global real *mean, const int K, const int C, const int N,
+                      const uint n)
 {
     const uint c = get_global_id(0);
     if (c >= n) return;
     real acc = 0;
     for (int k = 0; k < K; ++k) acc += part[(size_t)k * C + c];
-    mean[c] = acc / N;
+    mean[c] = x[c] + acc / N;
 }
 
 /* bn_var: var[c] = sum_k part[k,c] / N (biased), inv_std[c] = 1 / sqrt(var[c] + eps) */
