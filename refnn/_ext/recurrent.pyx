@@ -5,21 +5,30 @@ pooling (forward and BPTT).
 No validation here: refnn/backends/cpu/recurrent.py has checked ranks, shapes, dtypes
 (refnn.ops.recurrent.check_sequence), made everything C-contiguous and allocated every
 output. The wrapper also does the matrix products that do not depend on the recurrence
-as single BLAS GEMMs over all T*N rows: the input projection x w^T + b before the
-forward loop, and dx, dw, du, db after the backward loop. What is left here is the
-sequential part: per step one recurrent GEMM (BLAS) and the fused gate math.
+as single GEMMs over all T*N rows (``matmul`` below): the input projection x w^T + b
+before the forward loop, and dx, dw, du after the backward loop. What is left here is
+the sequential part: per step one recurrent product and the fused gate math.
 
-Threads: only BLAS's. The gate loops are cheap once vectorized (~5% of a step), and an
-OpenMP region per step between two multi-threaded BLAS calls made the threads of the two
-pools wait for each other: on the shared 2-core machine an lstm forward that takes 10 ms
-with BLAS threads alone took seconds with OpenMP gate loops beside them.
+Products (lstm, gru; float32): an AVX-512 register-blocked kernel where the CPU has
+AVX-512F, BLAS for the remainder rows/columns, float64 and other CPUs (see _gemm_strided;
+``avx512_gemm(False)`` switches it off). OpenBLAS's DYNAMIC_ARCH runs its AVX2 kernels on
+AVX-512 CPUs it does not recognise, this Zen 5 among them, at about half the speed.
 
-Layouts (C-contiguous): sequences (T, N, G*H) or (T, N, H), states (N, H), u (G*H, H);
+Threads: none of our own. The gate loops are cheap once vectorized (~5% of a step), and
+an OpenMP region per step between two multi-threaded BLAS calls made the threads of the
+two pools wait for each other: on the shared 2-core machine an lstm forward that takes
+10 ms with BLAS threads alone took seconds with OpenMP gate loops beside them. The
+AVX-512 kernel is single-threaded, so lstm/gru run on one core (rnn's products and the
+remainders stay with BLAS and its threads).
+
+Layouts (C-contiguous): sequences (T, N, G*H) or (T, N, H), states (N, H), u (G*H, H)
+(the lstm/gru forward take u^T (H, G*H) so that each step's product is h u^T = h (u^T));
 gate blocks in the order of refnn.ops.recurrent (rnn: h; lstm: g, f, i, o; gru: z, r, n).
 ``reverse`` walks t = T-1 .. 0; the state before the first processed step is h0 (c0).
 Recurrent dropout (lstm, indrnn): ``mask`` is (1, N, H) -- one mask for every step -- or
 (T, N, H); ``masked`` False means no mask (``mask`` is then a dummy, never read).
 """
+from cython.parallel cimport prange
 from libc.math cimport exp, tanh
 
 from refnn._ext._blas cimport gemm_rowmajor
@@ -317,33 +326,51 @@ def avx512_gemm(enabled=None):
     return _avx512_gemm
 
 
+cdef inline void _avx512_blocks(Py_ssize_t M4, Py_ssize_t N64, Py_ssize_t K,
+                                const float *A, Py_ssize_t lda, Py_ssize_t ak,
+                                const float *B, Py_ssize_t ldb, bint beta1, float *C,
+                                Py_ssize_t ldc) noexcept nogil:
+    """The M4 x N64 blocks of C (M4 % 4 == 0, N64 % 64 == 0) by the AVX-512 kernels:
+    refnn_sgemm_avx512_at for a transposed A (lda == 1, it packs A), else
+    refnn_sgemm_avx512."""
+    if lda == 1 and ak != 1:
+        refnn_sgemm_avx512_at(M4, N64, K, A, ak, B, ldb, C, ldc, beta1)
+    else:
+        refnn_sgemm_avx512(M4, N64, K, A, lda, ak, B, ldb, C, ldc, beta1)
+
+
+cdef void _blas_rest(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, Py_ssize_t M4,
+                     Py_ssize_t N64, const floating *A, Py_ssize_t lda, Py_ssize_t ak,
+                     const floating *B, Py_ssize_t ldb, bint beta1, floating *C,
+                     Py_ssize_t ldc) noexcept nogil:
+    """What _avx512_blocks left of C = A B (+ C) by BLAS: the columns N64: of all rows,
+    then the rows M4: of the columns :N64 (A as in _gemm_strided)."""
+    cdef floating beta = 1 if beta1 else 0
+    cdef bint ta = ak != 1
+    cdef int la = <int>(ak if ta else lda)
+    if N64 < Nc:
+        gemm_rowmajor(ta, False, <int>M, <int>(Nc - N64), <int>K, <floating>1, A, la,
+                      B + N64, <int>ldb, beta, C + N64, <int>ldc)
+    if M4 < M and N64 > 0:
+        gemm_rowmajor(ta, False, <int>(M - M4), <int>N64, <int>K, <floating>1,
+                      A + M4 * lda, la, B, <int>ldb, beta, C + M4 * ldc, <int>ldc)
+
+
 cdef void _gemm_strided(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, const floating *A,
                        Py_ssize_t lda, Py_ssize_t ak, const floating *B, Py_ssize_t ldb,
                        bint beta1, floating *C, Py_ssize_t ldc) noexcept nogil:
     """C (M, Nc) = A (M, K) B (K, Nc) (+ C when beta1); B and C row-major with row
     strides ldb, ldc; A[r, k] at A[r * lda + k * ak] with ak == 1 (row-major) or
     lda == 1 (A^T stored row-major, row stride ak). float32 on an AVX-512 CPU: the
-    4-row x 64-column blocks by refnn_sgemm_avx512, the remainder columns (all rows) and
-    rows by BLAS; a transposed A (lda == 1) by refnn_sgemm_avx512_at, which packs it."""
+    4-row x 64-column blocks by the AVX-512 kernels, the remainder columns (all rows) and
+    rows by BLAS; otherwise BLAS alone."""
     cdef Py_ssize_t M4 = M - M % 4, N64 = Nc - Nc % 64
-    cdef floating beta = 1 if beta1 else 0
-    cdef bint ta = ak != 1
-    cdef int la = <int>(ak if ta else lda)
     if floating is float:
         if _avx512_gemm and M4 > 0 and N64 > 0:
-            if ta:
-                refnn_sgemm_avx512_at(M4, N64, K, A, ak, B, ldb, C, ldc, beta1)
-            else:
-                refnn_sgemm_avx512(M4, N64, K, A, lda, ak, B, ldb, C, ldc, beta1)
-            if N64 < Nc:
-                gemm_rowmajor(ta, False, <int>M, <int>(Nc - N64), <int>K, <floating>1, A,
-                              la, B + N64, <int>ldb, beta, C + N64, <int>ldc)
-            if M4 < M:
-                gemm_rowmajor(ta, False, <int>(M - M4), <int>N64, <int>K, <floating>1,
-                              A + M4 * lda, la, B, <int>ldb, beta, C + M4 * ldc, <int>ldc)
+            _avx512_blocks(M4, N64, K, A, lda, ak, B, ldb, beta1, C, ldc)
+            _blas_rest(M, Nc, K, M4, N64, A, lda, ak, B, ldb, beta1, C, ldc)
             return
-    gemm_rowmajor(ta, False, <int>M, <int>Nc, <int>K, <floating>1, A, la, B, <int>ldb,
-                  beta, C, <int>ldc)
+    _blas_rest(M, Nc, K, 0, 0, A, lda, ak, B, ldb, beta1, C, ldc)
 
 
 cdef inline void _gemm_nn(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, const floating *A,
@@ -354,11 +381,18 @@ cdef inline void _gemm_nn(Py_ssize_t M, Py_ssize_t Nc, Py_ssize_t K, const float
     _gemm_strided(M, Nc, K, A, lda, 1, B, ldb, beta1, C, ldc)
 
 
-def matmul(floating[:, :] A, floating[:, ::1] B, floating[:, ::1] C, bint accumulate):
+def matmul(floating[:, :] A, floating[:, ::1] B, floating[:, ::1] C, bint accumulate,
+           int threads=1):
     """C = A @ B (+ C when ``accumulate``) through _gemm_strided: the big products of the
     cpu wrapper (input projection, dx, dw, du). A C-contiguous or the transpose (.T) of a
-    C-contiguous matrix; B, C C-contiguous; shapes (M, K), (K, Nc), (M, Nc), all >= 1."""
+    C-contiguous matrix; B, C C-contiguous; shapes (M, K), (K, Nc), (M, Nc), all >= 1.
+
+    ``threads`` > 1 (float32, AVX-512 kernel, at least 128 rows): chunks of 64 rows of
+    the kernel's blocks go to an OpenMP team (dynamic schedule: a thread that the shared
+    machine holds up does fewer chunks); the BLAS remainder runs after the team, never
+    beside it (see the module docstring on pools waiting for each other)."""
     cdef Py_ssize_t M = A.shape[0], K = A.shape[1], Nc = B.shape[1]
+    cdef Py_ssize_t M4 = M - M % 4, N64 = Nc - Nc % 64, chunk, r0, m
     cdef Py_ssize_t rs = A.strides[0] // sizeof(floating)
     cdef Py_ssize_t ks = A.strides[1] // sizeof(floating)
     if B.shape[0] != K or C.shape[0] != M or C.shape[1] != Nc:
@@ -369,6 +403,18 @@ def matmul(floating[:, :] A, floating[:, ::1] B, floating[:, ::1] C, bint accumu
                          "C-contiguous matrix")
     if M == 1 and K > 1:                   # a single row: either layout is row-major
         ks, rs = 1, K
+    if floating is float:
+        if threads > 1 and _avx512_gemm and M4 >= 128 and N64 > 0:
+            with nogil:
+                for chunk in prange((M4 + 63) // 64, schedule="dynamic",
+                                    num_threads=threads):
+                    r0 = chunk * 64
+                    m = min(64, M4 - r0)
+                    _avx512_blocks(m, N64, K, &A[0, 0] + r0 * rs, rs, ks, &B[0, 0], Nc,
+                                   accumulate, &C[0, 0] + r0 * Nc, Nc)
+                _blas_rest(M, Nc, K, M4, N64, &A[0, 0], rs, ks, &B[0, 0], Nc, accumulate,
+                           &C[0, 0], Nc)
+            return
     with nogil:
         _gemm_strided(M, Nc, K, &A[0, 0], rs, ks, &B[0, 0], Nc, accumulate, &C[0, 0], Nc)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from refnn._ext import dense as _dense
 from refnn._ext import recurrent as _k
-from refnn.backends.cpu._common import float_input
+from refnn.backends.cpu._common import float_input, n_threads
 from refnn.errors import ShapeError
 from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
                                   check_indrnn, check_mask, check_qrnn, check_sequence)
@@ -26,10 +26,11 @@ from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activatio
 def _gemm(a, b, c, alpha, beta):
     """c = a @ b (alpha 1, beta 0 or 1: + c) through refnn._ext.recurrent.matmul: float32
     on AVX-512 CPUs by its register-blocked kernel (OpenBLAS runs its AVX2 kernels on CPUs
-    it does not know, such as this Zen 5: half the speed), BLAS otherwise. a C-contiguous
-    or a transposed C-contiguous matrix; b, c C-contiguous."""
+    it does not know, such as this Zen 5: half the speed), BLAS otherwise; on
+    n_threads() cores (row chunks). a C-contiguous or a transposed C-contiguous matrix;
+    b, c C-contiguous."""
     assert alpha == 1.0 and beta in (0.0, 1.0)
-    _k.matmul(a, b, c, beta == 1.0)
+    _k.matmul(a, b, c, beta == 1.0, n_threads())
 
 
 def _inputs(op, x, w, u, b, h0=None, c0=None):
