@@ -14,12 +14,13 @@ AVX-512F, BLAS for the remainder rows/columns, float64 and other CPUs (see _gemm
 ``avx512_gemm(False)`` switches it off). OpenBLAS's DYNAMIC_ARCH runs its AVX2 kernels on
 AVX-512 CPUs it does not recognise, this Zen 5 among them, at about half the speed.
 
-Threads: none of our own. The gate loops are cheap once vectorized (~5% of a step), and
-an OpenMP region per step between two multi-threaded BLAS calls made the threads of the
-two pools wait for each other: on the shared 2-core machine an lstm forward that takes
-10 ms with BLAS threads alone took seconds with OpenMP gate loops beside them. The
-AVX-512 kernel is single-threaded, so lstm/gru run on one core (rnn's products and the
-remainders stay with BLAS and its threads).
+Threads: none inside the time loops. The gate loops are cheap once vectorized (~5% of a
+step), and an OpenMP region per step between two multi-threaded BLAS calls made the
+threads of the two pools wait for each other: on the shared 2-core machine an lstm
+forward that takes 10 ms with BLAS threads alone took seconds with OpenMP gate loops
+beside them. The per-step products (32 rows in the benchmark) are single-threaded; the
+big products outside the loops (``matmul``: projection, dx, dw, du) split their rows
+over an OpenMP team, with any BLAS remainder run after the team has finished.
 
 Layouts (C-contiguous): sequences (T, N, G*H) or (T, N, H), states (N, H), u (G*H, H)
 (the lstm/gru forward take u^T (H, G*H) so that each step's product is h u^T = h (u^T));
