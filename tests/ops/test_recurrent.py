@@ -432,18 +432,19 @@ def test_bad_mask_shape_names_the_op(any_backend, op, shape):
 @pytest.mark.parametrize("op", ["lstm", "gru", "lstm masked"])
 @pytest.mark.parametrize("avx512", [True, False])
 def test_cpu_step_products_blocks_and_remainders(op, avx512):
-    """The cpu path's per-step products: refnn._ext.recurrent's AVX-512 kernel on
-    4-row x 64-column blocks (where the CPU has AVX-512F), BLAS on the remainder and
-    everywhere with ``avx512_gemm(False)``. Batch 6 and hidden 70 leave remainder rows
-    and columns in every product (lstm: 280 and 70 columns, gru: 140 and 70); 90 steps
-    make du's contraction (T * N = 540) span two of the packed kernel's 512-k chunks."""
+    """The cpu path's products: refnn._ext.recurrent's AVX-512 kernel on 6- and 4-row x
+    64-column blocks (where the CPU has AVX-512F), BLAS on the remainder and everywhere
+    with ``avx512_gemm(False)``. Batch 14 (two 6-row blocks + 2 rows) and hidden 70 leave
+    remainder rows and columns in every product (lstm: 280 and 70 columns, gru: 140 and
+    70); 90 steps make dw's and du's contraction (T * N = 1260) span three of the packed
+    kernel's 512-k chunks; the big products' row chunks mix 6- and 4-row blocks."""
     from refnn._ext import recurrent as kernels
     name = op.split()[0]
     be = make_backend("cpu")
     before = kernels.avx512_gemm()
     try:
         assert kernels.avx512_gemm(avx512) == (avx512 and before)
-        args, mask, _ = _masked_case(name, T=90, N=6, I=5, H=70, seed=22)
+        args, mask, _ = _masked_case(name, T=90, N=14, I=5, H=70, seed=22)
         params = {"reverse": avx512}
         if op == "lstm masked":
             params["h_mask"] = mask
