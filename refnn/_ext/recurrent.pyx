@@ -42,8 +42,9 @@ ctypedef fused floating:
 # so exp is computed inline (x = n ln2 + r with |r| <= ln2 / 2, exp(r) by Cephes'
 # degree-6 polynomial, ~1 ulp; 2^n through the exponent bits; x clamped to [-87, 88] so
 # the result stays a finite normal float) and tanh(a) = 1 - 2 / (1 + exp(2a)) (absolute
-# error ~1e-7; a Taylor series below |a| = 1/16, where that formula cancels). These loops are C because vectorizing the clamp needs GCC's
-# no-trapping-math, which is set for these functions only (push/pop_options).
+# error ~1e-7; a Taylor series below |a| = 1/16, where that formula cancels). These
+# loops are C because vectorizing the clamp needs GCC's no-trapping-math, which is set
+# for these functions only (push/pop_options).
 cdef extern from *:
     """
     #if defined(__GNUC__) && !defined(__clang__)
