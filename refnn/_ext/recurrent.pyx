@@ -54,7 +54,7 @@ cdef extern from *:
     /* The loops below are compiled three times (AVX-512, AVX2 + FMA, baseline SSE2) and
        the dynamic loader picks the best the CPU runs (GCC's target_clones, an ifunc): the
        module itself is built for the baseline x86-64, which vectorizes 4 floats wide. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
         && __GNUC__ >= 12
     #define REFNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", \
                                                       "default")))
@@ -98,13 +98,18 @@ cdef extern from *:
         for (Py_ssize_t k = 0; k < n; ++k)
             a[k] = refnn_sigmoid1f(a[k]);
     }
+    #ifdef _MSC_VER
+    #define REFNN_RESTRICT __restrict
+    #else
+    #define REFNN_RESTRICT restrict
+    #endif
     /* One row of the lstm cell (float32 form of _lstm_row): g, f, i, o pre-activations
        activated in place; c = f c_prev + i g; h = o tanh(c). One restrict pointer per
        gate block: GCC vectorizes this loop only when it knows the blocks are disjoint. */
-    static inline void refnn_lstm_rowf(float *restrict ag, float *restrict af,
-                                       float *restrict ai, float *restrict ao,
-                                       const float *restrict cp, float *restrict h,
-                                       float *restrict c, Py_ssize_t H) {
+    static inline void refnn_lstm_rowf(
+            float *REFNN_RESTRICT ag, float *REFNN_RESTRICT af, float *REFNN_RESTRICT ai,
+            float *REFNN_RESTRICT ao, const float *REFNN_RESTRICT cp,
+            float *REFNN_RESTRICT h, float *REFNN_RESTRICT c, Py_ssize_t H) {
         for (Py_ssize_t j = 0; j < H; ++j) {
             float g = refnn_tanh1f(ag[j]), f = refnn_sigmoid1f(af[j]);
             float i = refnn_sigmoid1f(ai[j]), o = refnn_sigmoid1f(ao[j]);
@@ -128,11 +133,13 @@ cdef extern from *:
        and the carried dh, dc: the pre-activation gradients dg, df, di, do; dc becomes
        the carry dc_t f. */
     static inline void refnn_lstm_backward_rowf(
-            const float *restrict g_, const float *restrict f_, const float *restrict i_,
-            const float *restrict o_, const float *restrict c, const float *restrict cp,
-            const float *restrict dhs, const float *restrict dcs, const float *restrict dh,
-            float *restrict dc, float *restrict dg, float *restrict df, float *restrict di,
-            float *restrict do_, Py_ssize_t H) {
+            const float *REFNN_RESTRICT g_, const float *REFNN_RESTRICT f_,
+            const float *REFNN_RESTRICT i_, const float *REFNN_RESTRICT o_,
+            const float *REFNN_RESTRICT c, const float *REFNN_RESTRICT cp,
+            const float *REFNN_RESTRICT dhs, const float *REFNN_RESTRICT dcs,
+            const float *REFNN_RESTRICT dh, float *REFNN_RESTRICT dc,
+            float *REFNN_RESTRICT dg, float *REFNN_RESTRICT df, float *REFNN_RESTRICT di,
+            float *REFNN_RESTRICT do_, Py_ssize_t H) {
         for (Py_ssize_t j = 0; j < H; ++j) {
             float g = g_[j], f = f_[j], i = i_[j], o = o_[j];
             float tc = refnn_tanh1f(c[j]);
