@@ -30,7 +30,7 @@ Recurrent dropout (lstm, indrnn): ``mask`` is (1, N, H) -- one mask for every st
 (T, N, H); ``masked`` False means no mask (``mask`` is then a dummy, never read).
 """
 from cython.parallel cimport prange
-from libc.math cimport exp, tanh
+from libc.math cimport erf, exp, expm1, fabs, pow, tanh
 
 from refnn._ext._blas cimport gemm_rowmajor
 
@@ -630,6 +630,209 @@ def lstm_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] dcs,
                     _lstm_backward_row(&dhs[t, n, 0], &dcs[t, n, 0], &gates[t, n, 0],
                                        &cs[t, n, 0], cp + n * H, &dh[n, 0], &dc[n, 0],
                                        &dz[t, n, 0], H)
+            _gemm_nn(N, H, 4 * H, &dz[t, 0, 0], 4 * H, &u[0, 0], H, False, &dh[0, 0], H)
+            if masked:
+                _mul_to(&dh[0, 0], _mask_of(mask, masked, t), &dh[0, 0], N * H)
+
+
+# The lstm with other activations (refnn.ops.recurrent.CELL_ACTIVATIONS): a per-element
+# switch on the activation code (its parameters p, q), computed in double. gates then
+# keep the pre-activations (the backward recomputes the activations from them) -- the
+# sigmoid/tanh path above is untouched and runs whenever the defaults are asked for.
+# Codes: refnn.backends.cpu.recurrent.ACT_CODES.
+cdef enum:
+    CA_IDENTITY = 0
+    CA_RELU = 1          # p = threshold (0: none)
+    CA_LEAKY_RELU = 2    # p = alpha
+    CA_ELU = 3           # p = alpha
+    CA_ABS = 4
+    CA_SIGMOID = 5
+    CA_TANH = 6
+    CA_HARD_TANH = 7
+    CA_HARD_SIGMOID = 8  # p = slope, q = bias
+    CA_POWER = 9         # p = exponent
+    CA_HSWISH = 10
+    CA_GELU_SIGMOID = 11
+    CA_GELU_ERF = 12
+
+
+cdef inline double _cact(int k, double x, double p, double q) noexcept nogil:
+    """act(x) of refnn.ops.activation's <name>_forward."""
+    cdef double y
+    if k == CA_RELU:
+        y = x if x > 0 else 0
+        return y if p <= 0 or y < p else p
+    if k == CA_LEAKY_RELU:
+        return x if x > 0 else p * x
+    if k == CA_ELU:
+        return x if x > 0 else p * expm1(x)
+    if k == CA_ABS:
+        return fabs(x)
+    if k == CA_SIGMOID:
+        return 1 / (1 + exp(-x))
+    if k == CA_TANH:
+        return tanh(x)
+    if k == CA_HARD_TANH:
+        return -1 if x < -1 else (1 if x > 1 else x)
+    if k == CA_HARD_SIGMOID:
+        y = p * x + q
+        return 0 if y < 0 else (1 if y > 1 else y)
+    if k == CA_POWER:
+        return pow(x, p)
+    if k == CA_HSWISH:
+        y = x + 3
+        return x * (0 if y < 0 else (6 if y > 6 else y)) / 6
+    if k == CA_GELU_SIGMOID:
+        return x / (1 + exp(-1.702 * x))
+    if k == CA_GELU_ERF:
+        return 0.5 * x * (1 + erf(x * 0.7071067811865476))
+    return x
+
+
+cdef inline double _cdact(int k, double x, double p, double q) noexcept nogil:
+    """act'(x) of refnn.ops.activation's <name>_backward (same conventions at kinks:
+    0 at relu's 0, sign(0) = 0 for abs, ...)."""
+    cdef double s
+    if k == CA_RELU:
+        return 1 if x > 0 and (p <= 0 or x < p) else 0
+    if k == CA_LEAKY_RELU:
+        return 1 if x > 0 else p
+    if k == CA_ELU:
+        return 1 if x > 0 else p * exp(x)
+    if k == CA_ABS:
+        return 1 if x > 0 else (-1 if x < 0 else 0)
+    if k == CA_SIGMOID:
+        s = 1 / (1 + exp(-x))
+        return s * (1 - s)
+    if k == CA_TANH:
+        s = tanh(x)
+        return 1 - s * s
+    if k == CA_HARD_TANH:
+        return 1 if -1 < x < 1 else 0
+    if k == CA_HARD_SIGMOID:
+        s = p * x + q
+        return p if 0 < s < 1 else 0
+    if k == CA_POWER:
+        return p * pow(x, p - 1)
+    if k == CA_HSWISH:
+        return 0 if x <= -3 else (1 if x >= 3 else (2 * x + 3) / 6)
+    if k == CA_GELU_SIGMOID:
+        s = 1 / (1 + exp(-1.702 * x))
+        return s + 1.702 * x * s * (1 - s)
+    if k == CA_GELU_ERF:
+        return (0.5 * (1 + erf(x * 0.7071067811865476))
+                + x * exp(-0.5 * x * x) * 0.3989422804014327)
+    return 1
+
+
+cdef inline void _lstm_act_row(const floating *a, const floating *cp, floating *hc,
+                               floating *cc, Py_ssize_t H, const int *k,
+                               const double *p) noexcept nogil:
+    """One row of the cell with activation codes k = (gate, cell), parameters
+    p = (gate p, gate q, cell p, cell q); a (pre-activations) is left as it is."""
+    cdef Py_ssize_t j
+    cdef double g, f, i, o, c
+    for j in range(H):
+        g = _cact(k[1], a[j], p[2], p[3])
+        f = _cact(k[0], a[H + j], p[0], p[1])
+        i = _cact(k[0], a[2 * H + j], p[0], p[1])
+        o = _cact(k[0], a[3 * H + j], p[0], p[1])
+        c = f * cp[j] + i * g
+        cc[j] = <floating>c
+        hc[j] = <floating>(o * _cact(k[1], <double>cc[j], p[2], p[3]))
+
+
+cdef inline void _lstm_act_backward_row(const floating *dhs, const floating *dcs,
+                                        const floating *a, const floating *c,
+                                        const floating *cp, const floating *dh,
+                                        floating *dc, floating *d, Py_ssize_t H,
+                                        const int *k, const double *p) noexcept nogil:
+    """_lstm_backward_row for the activation codes k (a: the pre-activations)."""
+    cdef Py_ssize_t j
+    cdef double g, f, i, o, ac, dhv, dcv
+    for j in range(H):
+        g = _cact(k[1], a[j], p[2], p[3])
+        f = _cact(k[0], a[H + j], p[0], p[1])
+        i = _cact(k[0], a[2 * H + j], p[0], p[1])
+        o = _cact(k[0], a[3 * H + j], p[0], p[1])
+        ac = _cact(k[1], c[j], p[2], p[3])
+        dhv = dhs[j] + dh[j]
+        dcv = dcs[j] + dc[j] + dhv * o * _cdact(k[1], c[j], p[2], p[3])
+        d[j] = <floating>(dcv * i * _cdact(k[1], a[j], p[2], p[3]))
+        d[H + j] = <floating>(dcv * cp[j] * _cdact(k[0], a[H + j], p[0], p[1]))
+        d[2 * H + j] = <floating>(dcv * g * _cdact(k[0], a[2 * H + j], p[0], p[1]))
+        d[3 * H + j] = <floating>(dhv * ac * _cdact(k[0], a[3 * H + j], p[0], p[1]))
+        dc[j] = <floating>(dcv * f)
+
+
+def lstm_forward_act(floating[:, :, ::1] gates, floating[:, ::1] ut, floating[:, ::1] h0,
+                     floating[:, ::1] c0, floating[:, :, ::1] hs, floating[:, :, ::1] cs,
+                     bint reverse, floating[:, :, ::1] mask, floating[:, :, ::1] hpm,
+                     bint masked, int gate_code, int cell_code, double gp, double gq,
+                     double cp_, double cq):
+    """lstm_forward with the gate activation ``gate_code`` and the cell activation
+    ``cell_code`` (parameters gp, gq / cp_, cq): the same loop; gates keep the
+    pre-activations."""
+    cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
+    cdef Py_ssize_t k, t, n
+    cdef int codes[2]
+    cdef double prm[4]
+    cdef floating *a
+    cdef floating *hc
+    cdef floating *cc
+    cdef const floating *hp = &h0[0, 0]
+    cdef const floating *cp = &c0[0, 0]
+    cdef const floating *hr
+    codes[0] = gate_code
+    codes[1] = cell_code
+    prm[0] = gp
+    prm[1] = gq
+    prm[2] = cp_
+    prm[3] = cq
+    with nogil:
+        for k in range(T):
+            t = _step(k, T, reverse)
+            a = &gates[t, 0, 0]
+            hc = &hs[t, 0, 0]
+            cc = &cs[t, 0, 0]
+            hr = hp
+            if masked:
+                _mul_to(hp, _mask_of(mask, masked, t), &hpm[t, 0, 0], N * H)
+                hr = &hpm[t, 0, 0]
+            _gemm_nn(N, 4 * H, H, hr, H, &ut[0, 0], 4 * H, True, a, 4 * H)
+            for n in range(N):
+                _lstm_act_row(a + n * 4 * H, cp + n * H, hc + n * H, cc + n * H, H,
+                              codes, prm)
+            hp = hc
+            cp = cc
+
+
+def lstm_backward_act(floating[:, :, ::1] dhs, floating[:, :, ::1] dcs,
+                      floating[:, :, ::1] gates, floating[:, :, ::1] cs,
+                      floating[:, ::1] c0, floating[:, ::1] u, floating[:, :, ::1] dz,
+                      floating[:, ::1] dh, floating[:, ::1] dc, bint reverse,
+                      floating[:, :, ::1] mask, bint masked, int gate_code, int cell_code,
+                      double gp, double gq, double cp_, double cq):
+    """lstm_backward for lstm_forward_act (gates: the pre-activations)."""
+    cdef Py_ssize_t T = cs.shape[0], N = cs.shape[1], H = cs.shape[2]
+    cdef Py_ssize_t k, t, n
+    cdef int codes[2]
+    cdef double prm[4]
+    cdef const floating *cp
+    codes[0] = gate_code
+    codes[1] = cell_code
+    prm[0] = gp
+    prm[1] = gq
+    prm[2] = cp_
+    prm[3] = cq
+    with nogil:
+        for k in range(T - 1, -1, -1):
+            t = _step(k, T, reverse)
+            cp = &c0[0, 0] if k == 0 else &cs[_step(k - 1, T, reverse), 0, 0]
+            for n in range(N):
+                _lstm_act_backward_row(&dhs[t, n, 0], &dcs[t, n, 0], &gates[t, n, 0],
+                                       &cs[t, n, 0], cp + n * H, &dh[n, 0], &dc[n, 0],
+                                       &dz[t, n, 0], H, codes, prm)
             _gemm_nn(N, H, 4 * H, &dz[t, 0, 0], 4 * H, &u[0, 0], H, False, &dh[0, 0], H)
             if masked:
                 _mul_to(&dh[0, 0], _mask_of(mask, masked, t), &dh[0, 0], N * H)

@@ -49,6 +49,7 @@ calls it before any kernel runs.
 import numpy as np
 
 from refnn.errors import ParameterError, ShapeError
+from refnn.ops import activation as _act
 from refnn.ops._spec import OpSpec
 
 #: gate blocks per op, and their names in row order of w, u and b
@@ -108,6 +109,53 @@ def check_mask(op, mask_shape, T, N, H):
 def mask_at(h_mask, t):
     """The mask of input step t: the (N, H) mask itself, or h_mask[t]."""
     return h_mask if h_mask.ndim == 2 else h_mask[t]
+
+
+#: lstm cell activations: refnn activation op -> its parameters (names, with defaults
+#: or None where the parameter is required). The gates (lstm f, i, o) take
+#: ``gate_activation`` (default sigmoid), the main block and the cell output
+#: ``activation`` (default tanh). NeoML's Lstm recurrent activation maps onto these.
+CELL_ACTIVATIONS = {
+    "identity": {}, "relu": {"threshold": 0.0}, "leaky_relu": {"alpha": None},
+    "elu": {"alpha": 1.0}, "abs": {}, "sigmoid": {}, "tanh": {}, "hard_tanh": {},
+    "hard_sigmoid": {"slope": 0.5, "bias": 0.5}, "power": {"exponent": None},
+    "hswish": {}, "gelu": {"form": "sigmoid"}}
+
+
+def activation_spec(op, what, value):
+    """Normalise an lstm activation argument -- a name of CELL_ACTIVATIONS, or a pair
+    (name, {parameter: value}) -- into (name, ((parameter, value), ...)) with every
+    parameter present (defaults filled in). Raises ParameterError naming ``op``."""
+    name, params = (value, {}) if isinstance(value, str) else (value[0], dict(value[1]))
+    if name not in CELL_ACTIVATIONS:
+        raise ParameterError(f"{op}: {what} must be one of {tuple(CELL_ACTIVATIONS)} "
+                             f"(or a pair (name, {{parameter: value}})), got {value!r}")
+    allowed = CELL_ACTIVATIONS[name]
+    unknown = set(params) - set(allowed)
+    if unknown:
+        raise ParameterError(f"{op}: {what} {name!r} takes the parameters "
+                             f"{tuple(allowed)}, got {tuple(sorted(unknown))}")
+    full = {**{k: v for k, v in allowed.items() if v is not None}, **params}
+    missing = [k for k in allowed if k not in full]
+    if missing:
+        raise ParameterError(f"{op}: {what} {name!r} needs the parameter(s) {missing}")
+    if name == "gelu":
+        _act.check_gelu(full["form"])
+    if name == "hard_sigmoid":
+        _act.check_hard_sigmoid(full["slope"])
+    return name, tuple((k, full[k]) for k in allowed)
+
+
+def act_forward(spec, x):
+    """(y, saved) of refnn's activation op ``spec`` = (name, params) on x."""
+    name, params = spec
+    return getattr(_act, f"{name}_forward")(x, **dict(params))
+
+
+def act_backward(spec, dy, saved):
+    """dy * act'(x) by the activation op's own backward (through the saved output for
+    sigmoid/tanh, the saved input where the derivative needs it)."""
+    return getattr(_act, f"{spec[0]}_backward")(dy, saved)[0]
 
 
 def check_activation(op, activation, allowed=ACTIVATIONS):
@@ -230,14 +278,19 @@ def rnn_backward(dhs, saved):
 
 
 # ------------------------------------------------------------------------- lstm
-def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
+def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None,
+                 gate_activation="sigmoid", activation="tanh"):
     """NeoML's Lstm. Gate blocks (rows of w, u, b) in NeoML's order g, f, i, o:
 
         [a_g, a_f, a_i, a_o] = x_t w^T + (m_t * h_{t-1}) u^T + b
-        g = tanh(a_g)  (the "main" block)    f = sigmoid(a_f)   (forget)
-        i = sigmoid(a_i)   (input)           o = sigmoid(a_o)   (output)
+        g = act(a_g)  (the "main" block)     f = gact(a_f)   (forget)
+        i = gact(a_i)   (input)              o = gact(a_o)   (output)
         c_t = f * c_{t-1} + i * g
-        h_t = o * tanh(c_t)
+        h_t = o * act(c_t)
+
+    gact = ``gate_activation`` (sigmoid by default, NeoML's recurrent activation), act =
+    ``activation`` (tanh by default): names of refnn's activation family, or pairs
+    (name, {parameter: value}) (see CELL_ACTIVATIONS; e.g. ("elu", {"alpha": 0.01})).
 
     x (T, N, I), w (4H, I), u (4H, H), b (4H,), h0, c0 (N, H) or None (zeros)
     -> (hs, cs), both (T, N, H): the hidden and the cell state of every step (NeoML's
@@ -246,33 +299,39 @@ def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
     """
     check_sequence("lstm", x.shape, w.shape, u.shape, b.shape,
                    None if h0 is None else h0.shape, None if c0 is None else c0.shape)
+    gact = activation_spec("lstm", "gate_activation", gate_activation)
+    act = activation_spec("lstm", "activation", activation)
     T, N, _ = x.shape
     check_mask("lstm", None if h_mask is None else h_mask.shape, T, N, u.shape[1])
     H = u.shape[1]
     dtype = np.result_type(x, w)
     hs, cs = np.empty((T, N, H), dtype), np.empty((T, N, H), dtype)
     gates = np.empty((T, N, 4 * H), dtype)             # g, f, i, o after activation
+    acts = [None] * T                  # per step: what each activation's backward needs
     h = np.zeros((N, H), dtype) if h0 is None else h0
     c = np.zeros((N, H), dtype) if c0 is None else c0
     for t in steps(T, reverse):
         hm = h if h_mask is None else h * mask_at(h_mask, t)
         a = x[t] @ w.T + hm @ u.T + b
-        g, f, i, o = np.tanh(a[:, :H]), sigmoid(a[:, H:2 * H]), \
-            sigmoid(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
+        (g, sg), (f, sf), (i, si), (o, so) = (
+            act_forward(act if k == 0 else gact, a[:, k * H:(k + 1) * H]) for k in range(4))
         c = f * c + i * g
-        h = o * np.tanh(c)
+        ac, sc = act_forward(act, c)
+        h = o * ac
         hs[t], cs[t], gates[t] = h, c, np.concatenate([g, f, i, o], axis=1)
-    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, reverse, h_mask)
+        acts[t] = (sg, sf, si, so, sc, ac)
+    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, reverse, h_mask, gact, act, acts)
 
 
 def lstm_backward(douts, saved):
     """BPTT of lstm_forward, for douts = (dhs, dcs). In reverse processing order, with
-    dh_next = dc_next = 0 after the last step:
+    dh_next = dc_next = 0 after the last step (act', gact' the activations' derivatives
+    at the step's pre-activations; 1 - tanh^2 and s (1 - s) by default):
 
         dh = dhs[t] + dh_next
-        dc = dcs[t] + dc_next + dh * o * (1 - tanh(c_t)^2)
-        dg = dc * i,  df = dc * c_{t-1},  di = dc * g,  do = dh * tanh(c_t)
-        dz_t = [dg (1 - g^2), df f (1 - f), di i (1 - i), do o (1 - o)]
+        dc = dcs[t] + dc_next + dh * o * act'(c_t)
+        dg = dc * i,  df = dc * c_{t-1},  di = dc * g,  do = dh * act(c_t)
+        dz_t = [dg act'(a_g), df gact'(a_f), di gact'(a_i), do gact'(a_o)]
         dh_next = (dz_t u) * m_t,   dc_next = dc * f
         dx_t = dz_t w,  dw += dz_t^T x_t,  du += dz_t^T (m_t * h_{t-1}),  db += sum_n dz_t
 
@@ -281,7 +340,7 @@ def lstm_backward(douts, saved):
     Returns (dx, dw, du, db, dh0, dc0) (dh0/dc0 None when h0/c0 were None).
     """
     dhs, dcs = douts
-    x, w, u, h0, c0, hs, cs, gates, reverse, h_mask = saved
+    x, w, u, h0, c0, hs, cs, gates, reverse, h_mask, gact, act, acts = saved
     H = u.shape[1]
     hprev = previous_states(hs, h0, reverse)
     cprev = previous_states(cs, c0, reverse)
@@ -289,11 +348,13 @@ def lstm_backward(douts, saved):
     dh_next, dc_next = np.zeros_like(hs[0]), np.zeros_like(hs[0])
     for t in reversed(steps(len(x), reverse)):
         g, f, i, o = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
-        tc = np.tanh(cs[t])
+        sg, sf, si, so, sc, ac = acts[t]
         dh = dhs[t] + dh_next
-        dc = dcs[t] + dc_next + dh * o * (1 - tc ** 2)
-        dz = np.concatenate([dc * i * (1 - g ** 2), dc * cprev[t] * f * (1 - f),
-                             dc * g * i * (1 - i), dh * tc * o * (1 - o)], axis=1)
+        dc = dcs[t] + dc_next + act_backward(act, dh * o, sc)
+        dz = np.concatenate([act_backward(act, dc * i, sg),
+                             act_backward(gact, dc * cprev[t], sf),
+                             act_backward(gact, dc * g, si),
+                             act_backward(gact, dh * ac, so)], axis=1)
         m = 1 if h_mask is None else mask_at(h_mask, t)
         dx[t] = dz @ w
         dw += dz.T @ x[t]

@@ -19,8 +19,25 @@ from refnn._ext import dense as _dense
 from refnn._ext import recurrent as _k
 from refnn.backends.cpu._common import float_input, n_threads
 from refnn.errors import ShapeError
-from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
-                                  check_indrnn, check_mask, check_qrnn, check_sequence)
+from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, activation_spec,
+                                  check_activation, check_indrnn, check_mask, check_qrnn,
+                                  check_sequence)
+
+#: lstm activation name -> the code of refnn/_ext/recurrent.pyx's CA_* enum (gelu: by form)
+ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "abs": 4, "sigmoid": 5,
+             "tanh": 6, "hard_tanh": 7, "hard_sigmoid": 8, "power": 9, "hswish": 10,
+             ("gelu", "sigmoid"): 11, ("gelu", "erf"): 12}
+DEFAULT_LSTM_ACTS = (("sigmoid", ()), ("tanh", ()))
+
+
+def act_code(spec):
+    """(code, p, q) of an activation_spec for the kernels' per-element switch."""
+    name, params = spec
+    params = dict(params)
+    if name == "gelu":
+        return ACT_CODES[("gelu", params["form"])], 0.0, 0.0
+    values = [float(v) for v in params.values()] + [0.0, 0.0]
+    return ACT_CODES[name], values[0], values[1]
 
 
 def _gemm(a, b, c, alpha, beta):
@@ -141,24 +158,36 @@ def rnn_backward(dhs, saved):
 
 
 # ---------------------------------------------------------------------------- lstm
-def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
-    """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward)."""
+def lstm_forward(x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None,
+                 gate_activation="sigmoid", activation="tanh"):
+    """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward). The default activations
+    (sigmoid gates, tanh) run the fused vectorized cell; others the per-element switch
+    (refnn._ext.recurrent.lstm_forward_act; gates then keep the pre-activations)."""
     (x, w, u, b, h0, c0), (T, N, I, H) = _inputs("lstm", x, w, u, b, h0, c0)
+    acts = (activation_spec("lstm", "gate_activation", gate_activation),
+            activation_spec("lstm", "activation", activation))
     mask, masked = _mask("lstm", h_mask, T, N, H, x.dtype)
     gates = _projection(x, w, b)
     hs = np.empty((T, N, H), x.dtype)
     cs = np.empty((T, N, H), x.dtype)
     hpm = np.empty((T, N, H) if masked else (1, 1, 1), x.dtype)
-    _k.lstm_forward(gates, np.ascontiguousarray(u.T), _state(h0, N, H, x.dtype),
-                    _state(c0, N, H, x.dtype),
-                    hs, cs, bool(reverse), mask, hpm, masked)
-    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, bool(reverse), mask, masked, hpm)
+    args = (gates, np.ascontiguousarray(u.T), _state(h0, N, H, x.dtype),
+            _state(c0, N, H, x.dtype), hs, cs, bool(reverse), mask, hpm, masked)
+    codes = None
+    if acts == DEFAULT_LSTM_ACTS:
+        _k.lstm_forward(*args)
+    else:
+        (gk, gp, gq), (ck, cp, cq) = act_code(acts[0]), act_code(acts[1])
+        codes = (gk, ck, gp, gq, cp, cq)
+        _k.lstm_forward_act(*args, *codes)
+    return (hs, cs), (x, w, u, h0, c0, hs, cs, gates, bool(reverse), mask, masked, hpm,
+                      codes)
 
 
 def lstm_backward(douts, saved):
     """(dx, dw, du, db, dh0, dc0) of lstm (refnn.ops.recurrent.lstm_backward);
     douts = (dhs, dcs)."""
-    x, w, u, h0, c0, hs, cs, gates, reverse, mask, masked, hpm = saved
+    x, w, u, h0, c0, hs, cs, gates, reverse, mask, masked, hpm, codes = saved
     if not isinstance(douts, (tuple, list)) or len(douts) != 2:
         raise ShapeError("lstm: the upstream gradient must be a pair (dhs, dcs) for the "
                          "two outputs (hs, cs)")
@@ -167,8 +196,12 @@ def lstm_backward(douts, saved):
     N, H = hs.shape[1:]
     dz = np.empty_like(gates)
     dh, dc = np.zeros((N, H), hs.dtype), np.zeros((N, H), hs.dtype)
-    _k.lstm_backward(dhs, dcs, gates, cs, _state(c0, N, H, hs.dtype), u, dz, dh, dc,
-                     reverse, mask, masked)
+    args = (dhs, dcs, gates, cs, _state(c0, N, H, hs.dtype), u, dz, dh, dc, reverse, mask,
+            masked)
+    if codes is None:
+        _k.lstm_backward(*args)
+    else:
+        _k.lstm_backward_act(*args, *codes)
     return (*_weight_grads(dz, x, w, hs, h0, reverse, hpm=hpm if masked else None),
             None if h0 is None else dh, None if c0 is None else dc)
 
