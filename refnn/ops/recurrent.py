@@ -145,6 +145,24 @@ def activation_spec(op, what, value):
         _act.check_hard_sigmoid(full["slope"])
     return name, tuple((k, full[k]) for k in allowed)
 
+#: lstm activation name -> the code of the fast paths' codes
+#: (refnn/_ext/recurrent.pyx CA_*, kernels/recurrent.cl cact; gelu: by form)
+ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "abs": 4, "sigmoid": 5,
+             "tanh": 6, "hard_tanh": 7, "hard_sigmoid": 8, "power": 9, "hswish": 10,
+             ("gelu", "sigmoid"): 11, ("gelu", "erf"): 12}
+DEFAULT_LSTM_ACTS = (("sigmoid", ()), ("tanh", ()))
+
+
+def act_code(spec):
+    """(code, p, q) of an activation_spec for the fast paths' per-element switch (not
+    used by the reference)."""
+    name, params = spec
+    params = dict(params)
+    if name == "gelu":
+        return ACT_CODES[("gelu", params["form"])], 0.0, 0.0
+    values = [float(v) for v in params.values()] + [0.0, 0.0]
+    return ACT_CODES[name], values[0], values[1]
+
 
 def act_forward(spec, x):
     """(y, saved) of refnn's activation op ``spec`` = (name, params) on x."""

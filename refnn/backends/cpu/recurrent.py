@@ -19,25 +19,9 @@ from refnn._ext import dense as _dense
 from refnn._ext import recurrent as _k
 from refnn.backends.cpu._common import float_input, n_threads
 from refnn.errors import ShapeError
-from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, activation_spec,
-                                  check_activation, check_indrnn, check_mask, check_qrnn,
-                                  check_sequence)
-
-#: lstm activation name -> the code of refnn/_ext/recurrent.pyx's CA_* enum (gelu: by form)
-ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "abs": 4, "sigmoid": 5,
-             "tanh": 6, "hard_tanh": 7, "hard_sigmoid": 8, "power": 9, "hswish": 10,
-             ("gelu", "sigmoid"): 11, ("gelu", "erf"): 12}
-DEFAULT_LSTM_ACTS = (("sigmoid", ()), ("tanh", ()))
-
-
-def act_code(spec):
-    """(code, p, q) of an activation_spec for the kernels' per-element switch."""
-    name, params = spec
-    params = dict(params)
-    if name == "gelu":
-        return ACT_CODES[("gelu", params["form"])], 0.0, 0.0
-    values = [float(v) for v in params.values()] + [0.0, 0.0]
-    return ACT_CODES[name], values[0], values[1]
+from refnn.ops.recurrent import (DEFAULT_LSTM_ACTS, INDRNN_ACTIVATIONS, QRNN_GATES,
+                                  act_code, activation_spec, check_activation,
+                                  check_indrnn, check_mask, check_qrnn, check_sequence)
 
 
 def _gemm(a, b, c, alpha, beta):

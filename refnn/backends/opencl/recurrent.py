@@ -19,7 +19,8 @@ import numpy as np
 from refnn.backends.opencl import dense
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d
 from refnn.errors import ShapeError
-from refnn.ops.recurrent import (INDRNN_ACTIVATIONS, QRNN_GATES, check_activation,
+from refnn.ops.recurrent import (DEFAULT_LSTM_ACTS, INDRNN_ACTIVATIONS, QRNN_GATES,
+                                  act_code, activation_spec, check_activation,
                                   check_indrnn, check_mask, check_qrnn, check_sequence)
 
 
@@ -154,10 +155,19 @@ def rnn_backward(be, dhs, saved):
 
 
 # ---------------------------------------------------------------------------- lstm
-def lstm_forward(be, x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
-    """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward)."""
+def lstm_forward(be, x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None,
+                 gate_activation="sigmoid", activation="tanh"):
+    """(hs, cs) = lstm(x) (refnn.ops.recurrent.lstm_forward). Default activations: the
+    lstm_cell kernel; others: lstm_cell_act (codes and parameters as arguments)."""
     (x, w, u, b, h0, c0), (T, N, I, H) = _inputs(be, "lstm", x, w, u, b, h0, c0)
+    acts = (activation_spec("lstm", "gate_activation", gate_activation),
+            activation_spec("lstm", "activation", activation))
     mask, mstep = _mask(be, "lstm", h_mask, T, N, H)
+    codes = None
+    if acts != DEFAULT_LSTM_ACTS:
+        (gk, gp, gq), (ck, cp, cq) = act_code(acts[0]), act_code(acts[1])
+        real = np.dtype(be.dtype).type
+        codes = (np.int32(gk), np.int32(ck), real(gp), real(gq), real(cp), real(cq))
     gates = _projection(be, x, w, b)
     hs, cs = be.empty((T, N, H)), be.empty((T, N, H))
     first, c_first = _state(be, h0, N, H), _state(be, c0, N, H)
@@ -170,16 +180,20 @@ def lstm_forward(be, x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None):
                     np.uint32(t), np.int32(tp), mstep, np.uint32(N * H))
             hprev = hpm[t]
         dense.gemm(be, hprev, u.T, gates[t], beta=1.0)
-        _launch(be, "lstm_cell", N * H, gates.data, c_first.data, hs.data, cs.data,
-                np.uint32(t), np.int32(tp), np.uint32(N), np.uint32(H))
+        cell = (gates.data, c_first.data, hs.data, cs.data, np.uint32(t), np.int32(tp),
+                np.uint32(N), np.uint32(H))
+        if codes is None:
+            _launch(be, "lstm_cell", N * H, *cell)
+        else:
+            _launch(be, "lstm_cell_act", N * H, *cell, *codes)
     return (hs, cs), (x, w, u, h0, c0, c_first, hs, cs, gates, bool(reverse), mask, mstep,
-                      hpm)
+                      hpm, codes)
 
 
 def lstm_backward(be, douts, saved):
     """(dx, dw, du, db, dh0, dc0) of lstm (refnn.ops.recurrent.lstm_backward);
     douts = (dhs, dcs)."""
-    x, w, u, h0, c0, c_first, hs, cs, gates, reverse, mask, mstep, hpm = saved
+    x, w, u, h0, c0, c_first, hs, cs, gates, reverse, mask, mstep, hpm, codes = saved
     if not isinstance(douts, (tuple, list)) or len(douts) != 2:
         raise ShapeError("lstm: the upstream gradient must be a pair (dhs, dcs) for the "
                          "two outputs (hs, cs)")
@@ -189,9 +203,12 @@ def lstm_backward(be, douts, saved):
     dz = be.empty(gates.shape)
     dh, dc = be.zeros((N, H)), be.zeros((N, H))
     for t, tp in reversed(_order(T, reverse)):
-        _launch(be, "lstm_cell_backward", N * H, dhs.data, dcs.data, gates.data, cs.data,
-                c_first.data, dh.data, dc.data, dz.data, np.uint32(t), np.int32(tp),
-                np.uint32(N), np.uint32(H))
+        cell = (dhs.data, dcs.data, gates.data, cs.data, c_first.data, dh.data, dc.data,
+                dz.data, np.uint32(t), np.int32(tp), np.uint32(N), np.uint32(H))
+        if codes is None:
+            _launch(be, "lstm_cell_backward", N * H, *cell)
+        else:
+            _launch(be, "lstm_cell_act_backward", N * H, *cell, *codes)
         dense.gemm(be, dz[t], u, dh)
         if mask is not None:
             _launch(be, "mask_mul", N * H, dh.data, mask.data, np.uint32(t), mstep,

@@ -115,6 +115,104 @@ __kernel void lstm_cell_backward(__global const real *dhs, __global const real *
     dc[g] = dcv * f;
 }
 
+/* The lstm with other activations (refnn.ops.recurrent.CELL_ACTIVATIONS): act(k, x, p, q)
+ * and act'(k, x, p, q) of refnn.ops.activation's <name>_forward / _backward, k the code
+ * of refnn.backends.cpu.recurrent.ACT_CODES (0 identity, 1 relu (p threshold), 2 leaky
+ * relu (p alpha), 3 elu (p alpha), 4 abs, 5 sigmoid, 6 tanh, 7 hard tanh, 8 hard sigmoid
+ * (p slope, q bias), 9 power (p exponent), 10 hswish, 11 gelu sigmoid form, 12 gelu erf
+ * form). Runtime arguments, not -D options: one program for every combination (a PoCL
+ * build per drawn pair would cost seconds each). The default sigmoid/tanh cell above
+ * is untouched. */
+inline real cact(const int k, const real x, const real p, const real q)
+{
+    real y;
+    switch (k) {
+    case 1: y = fmax(x, (real)0); return (p > 0 && y >= p) ? p : y;
+    case 2: return x > 0 ? x : p * x;
+    case 3: return x > 0 ? x : p * expm1(x);
+    case 4: return fabs(x);
+    case 5: return sigm(x);
+    case 6: return tanh(x);
+    case 7: return clamp(x, (real)-1, (real)1);
+    case 8: return clamp(p * x + q, (real)0, (real)1);
+    case 9: return pow(x, p);
+    case 10: return x * clamp(x + 3, (real)0, (real)6) / 6;
+    case 11: return x * sigm((real)1.702 * x);
+    case 12: return (real)0.5 * x * (1 + erf(x * (real)0.7071067811865476));
+    default: return x;
+    }
+}
+
+inline real cdact(const int k, const real x, const real p, const real q)
+{
+    real s;
+    switch (k) {
+    case 1: return (x > 0 && (p <= 0 || x < p)) ? 1 : 0;
+    case 2: return x > 0 ? 1 : p;
+    case 3: return x > 0 ? 1 : p * exp(x);
+    case 4: return x > 0 ? 1 : (x < 0 ? -1 : 0);
+    case 5: s = sigm(x); return s * (1 - s);
+    case 6: s = tanh(x); return 1 - s * s;
+    case 7: return (x > -1 && x < 1) ? 1 : 0;
+    case 8: s = p * x + q; return (s > 0 && s < 1) ? p : 0;
+    case 9: return p * pow(x, p - 1);
+    case 10: return x <= -3 ? 0 : (x >= 3 ? 1 : (2 * x + 3) / 6);
+    case 11: s = sigm((real)1.702 * x); return s + (real)1.702 * x * s * (1 - s);
+    case 12: return (real)0.5 * (1 + erf(x * (real)0.7071067811865476))
+                    + x * exp((real)-0.5 * x * x) * (real)0.3989422804014327;
+    default: return 1;
+    }
+}
+
+/* lstm_cell with gate activation gk (gp, gq) on f, i, o and cell activation ck (cp_, cq)
+ * on g and c: gates keep the pre-activations (lstm_cell_act_backward recomputes). */
+__kernel void lstm_cell_act(__global const real *gates, __global const real *c0,
+                            __global real *hs, __global real *cs, const uint t,
+                            const int tp, const uint N, const uint H, const int gk,
+                            const int ck, const real gp, const real gq, const real cp_,
+                            const real cq)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    __global const real *a = gates + ((size_t)t * N + n) * 4 * H;
+    const real cp = tp < 0 ? c0[g] : cs[(size_t)tp * N * H + g];
+    const real gg = cact(ck, a[j], cp_, cq), f = cact(gk, a[H + j], gp, gq),
+               i = cact(gk, a[2 * H + j], gp, gq), o = cact(gk, a[3 * H + j], gp, gq);
+    const real c = f * cp + i * gg;
+    cs[(size_t)t * N * H + g] = c;
+    hs[(size_t)t * N * H + g] = o * cact(ck, c, cp_, cq);
+}
+
+/* lstm_cell_backward for lstm_cell_act (refnn.ops.recurrent.lstm_backward with act' and
+ * gact' at the pre-activations kept in gates and at c). */
+__kernel void lstm_cell_act_backward(__global const real *dhs, __global const real *dcs,
+                                     __global const real *gates, __global const real *cs,
+                                     __global const real *c0, __global const real *dh,
+                                     __global real *dc, __global real *dz, const uint t,
+                                     const int tp, const uint N, const uint H, const int gk,
+                                     const int ck, const real gp, const real gq,
+                                     const real cp_, const real cq)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t k = (size_t)t * N * H + g, r = ((size_t)t * N + n) * 4 * H + j;
+    const real ag = gates[r], af = gates[r + H], ai = gates[r + 2 * H],
+               ao = gates[r + 3 * H];
+    const real gg = cact(ck, ag, cp_, cq), f = cact(gk, af, gp, gq),
+               i = cact(gk, ai, gp, gq), o = cact(gk, ao, gp, gq);
+    const real cp = tp < 0 ? c0[g] : cs[(size_t)tp * N * H + g];
+    const real c = cs[k];
+    const real dhv = dhs[k] + dh[g];
+    const real dcv = dcs[k] + dc[g] + dhv * o * cdact(ck, c, cp_, cq);
+    dz[r] = dcv * i * cdact(ck, ag, cp_, cq);
+    dz[r + H] = dcv * cp * cdact(gk, af, gp, gq);
+    dz[r + 2 * H] = dcv * gg * cdact(gk, ai, gp, gq);
+    dz[r + 3 * H] = dhv * cact(ck, c, cp_, cq) * cdact(gk, ao, gp, gq);
+    dc[g] = dcv * f;
+}
+
 /* gru forward, first half, with hu = h_prev u_zr^T (N, 2H) from the host's GEMM:
  * z, r = sigmoid(gates[t] z/r-blocks + hu) (stored back), rh[t] = r * h_prev. */
 __kernel void gru_gates_zr(__global real *gates, __global const real *hu,
