@@ -947,6 +947,148 @@ def gru_backward(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
             _gemm_nn(N, H, 2 * H, d, 3 * H, &u[0, 0], H, True, &dh[0, 0], H)
 
 
+# gru and rnn with other activations: the per-element switch of the lstm above. gates
+# (rnn: hs) keep the activated values as on the default path; pre keeps the
+# pre-activations, which the derivatives take.
+cdef inline void _gru_zr_act_row(floating *a, floating *pre, const floating *hp,
+                                 floating *q, Py_ssize_t H, const int *k,
+                                 const double *p) noexcept nogil:
+    """z, r = gact (in place in a[:2H], pre-activations into pre[:2H]); q = r * h_prev."""
+    cdef Py_ssize_t j
+    for j in range(2 * H):
+        pre[j] = a[j]
+        a[j] = <floating>_cact(k[0], a[j], p[0], p[1])
+    for j in range(H):
+        q[j] = a[H + j] * hp[j]
+
+
+cdef inline void _gru_n_act_row(floating *a, floating *pre, const floating *hp,
+                                floating *hc, Py_ssize_t H, const int *k,
+                                const double *p) noexcept nogil:
+    """n = act (in place in a[2H:], its pre-activation into pre[2H:]);
+    h = (1 - z) n + z h_prev."""
+    cdef Py_ssize_t j
+    for j in range(H):
+        pre[2 * H + j] = a[2 * H + j]
+        a[2 * H + j] = <floating>_cact(k[1], a[2 * H + j], p[2], p[3])
+        hc[j] = (1 - a[j]) * a[2 * H + j] + a[j] * hp[j]
+
+
+def gru_forward_act(floating[:, :, ::1] gates, floating[:, ::1] ut, floating[:, ::1] h0,
+                    floating[:, :, ::1] hs, floating[:, :, ::1] rh, bint reverse,
+                    floating[:, :, ::1] pre, int gate_code, int cell_code, double gp,
+                    double gq, double cp_, double cq):
+    """gru_forward with the activation codes (the lstm_forward_act conventions); pre
+    (T, N, 3H) receives the pre-activations."""
+    cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
+    cdef Py_ssize_t k, t, n
+    cdef int codes[2]
+    cdef double prm[4]
+    cdef floating *a
+    cdef floating *hc
+    cdef floating *q
+    cdef const floating *hp = &h0[0, 0]
+    codes[0] = gate_code
+    codes[1] = cell_code
+    prm[0] = gp
+    prm[1] = gq
+    prm[2] = cp_
+    prm[3] = cq
+    with nogil:
+        for k in range(T):
+            t = _step(k, T, reverse)
+            a = &gates[t, 0, 0]
+            hc = &hs[t, 0, 0]
+            q = &rh[t, 0, 0]
+            _gemm_nn(N, 2 * H, H, hp, H, &ut[0, 0], 3 * H, True, a, 3 * H)
+            for n in range(N):
+                _gru_zr_act_row(a + n * 3 * H, &pre[t, n, 0], hp + n * H, q + n * H, H,
+                                codes, prm)
+            _gemm_nn(N, H, H, q, H, &ut[0, 2 * H], 3 * H, True, a + 2 * H, 3 * H)
+            for n in range(N):
+                _gru_n_act_row(a + n * 3 * H, &pre[t, n, 0], hp + n * H, hc + n * H, H,
+                               codes, prm)
+            hp = hc
+
+
+def gru_backward_act(floating[:, :, ::1] dhs, floating[:, :, ::1] gates,
+                     floating[:, :, ::1] hs, floating[:, ::1] h0, floating[:, ::1] u,
+                     floating[:, :, ::1] dz, floating[:, ::1] dh, floating[:, ::1] dhcur,
+                     floating[:, ::1] drh, bint reverse, floating[:, :, ::1] pre,
+                     int gate_code, int cell_code, double gp, double gq, double cp_,
+                     double cq):
+    """gru_backward for gru_forward_act: the derivatives at the pre-activations pre."""
+    cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
+    cdef Py_ssize_t k, t, n, j
+    cdef const floating *hp
+    cdef const floating *a
+    cdef const floating *pr
+    cdef floating *d
+    cdef double dv
+    with nogil:
+        for k in range(T - 1, -1, -1):
+            t = _step(k, T, reverse)
+            d = &dz[t, 0, 0]
+            hp = &h0[0, 0] if k == 0 else &hs[_step(k - 1, T, reverse), 0, 0]
+            for n in range(N):
+                a = &gates[t, n, 0]
+                pr = &pre[t, n, 0]
+                for j in range(H):
+                    dv = dhs[t, n, j] + dh[n, j]
+                    dhcur[n, j] = <floating>dv
+                    d[n * 3 * H + 2 * H + j] = <floating>(
+                        dv * (1 - a[j]) * _cdact(cell_code, pr[2 * H + j], cp_, cq))
+                    d[n * 3 * H + j] = <floating>(
+                        dv * (hp[n * H + j] - a[2 * H + j]) * _cdact(gate_code, pr[j], gp, gq))
+            _gemm_nn(N, H, H, d + 2 * H, 3 * H, &u[2 * H, 0], H, False, &drh[0, 0], H)
+            for n in range(N):
+                a = &gates[t, n, 0]
+                pr = &pre[t, n, 0]
+                for j in range(H):
+                    d[n * 3 * H + H + j] = <floating>(
+                        drh[n, j] * hp[n * H + j] * _cdact(gate_code, pr[H + j], gp, gq))
+                    dh[n, j] = dhcur[n, j] * a[j] + drh[n, j] * a[H + j]
+            _gemm_nn(N, H, 2 * H, d, 3 * H, &u[0, 0], H, True, &dh[0, 0], H)
+
+
+def rnn_forward_act(floating[:, :, ::1] hs, floating[:, ::1] u, floating[:, ::1] h0,
+                    bint reverse, floating[:, :, ::1] pre, int code, double p, double q):
+    """rnn_forward with the activation ``code`` (p, q): pre[t] keeps the pre-activation."""
+    cdef Py_ssize_t T = hs.shape[0], N = hs.shape[1], H = hs.shape[2]
+    cdef Py_ssize_t k, t, j
+    cdef floating *cur
+    cdef floating *pr
+    cdef const floating *prev = &h0[0, 0]
+    with nogil:
+        for k in range(T):
+            t = _step(k, T, reverse)
+            cur = &hs[t, 0, 0]
+            pr = &pre[t, 0, 0]
+            gemm_rowmajor(False, True, <int>N, <int>H, <int>H, <floating>1, prev, <int>H,
+                          &u[0, 0], <int>H, <floating>1, cur, <int>H)
+            for j in range(N * H):
+                pr[j] = cur[j]
+                cur[j] = <floating>_cact(code, cur[j], p, q)
+            prev = cur
+
+
+def rnn_backward_act(floating[:, :, ::1] dhs, floating[:, :, ::1] pre, floating[:, ::1] u,
+                     floating[:, :, ::1] dz, floating[:, ::1] dh, bint reverse, int code,
+                     double p, double q):
+    """rnn_backward for rnn_forward_act: dz[t] = (dhs[t] + dh) * act'(pre[t])."""
+    cdef Py_ssize_t T = pre.shape[0], N = pre.shape[1], H = pre.shape[2]
+    cdef Py_ssize_t k, t, n, j
+    with nogil:
+        for k in range(T - 1, -1, -1):
+            t = _step(k, T, reverse)
+            for n in range(N):
+                for j in range(H):
+                    dz[t, n, j] = <floating>((dhs[t, n, j] + dh[n, j])
+                                             * _cdact(code, pre[t, n, j], p, q))
+            gemm_rowmajor(False, False, <int>N, <int>H, <int>H, <floating>1, &dz[t, 0, 0],
+                          <int>H, &u[0, 0], <int>H, <floating>0, &dh[0, 0], <int>H)
+
+
 # -------------------------------------------------------------------------- indrnn
 # activation codes of indrnn (refnn.backends.cpu.recurrent passes them)
 cdef enum:

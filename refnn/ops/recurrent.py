@@ -111,10 +111,11 @@ def mask_at(h_mask, t):
     return h_mask if h_mask.ndim == 2 else h_mask[t]
 
 
-#: lstm cell activations: refnn activation op -> its parameters (names, with defaults
+#: rnn, lstm and gru cell activations: refnn activation op -> its parameters (names, with defaults
 #: or None where the parameter is required). The gates (lstm f, i, o) take
 #: ``gate_activation`` (default sigmoid), the main block and the cell output
-#: ``activation`` (default tanh). NeoML's Lstm recurrent activation maps onto these.
+#: ``activation`` (default tanh); gru likewise (z, r: gate_activation; n: activation),
+#: rnn's one ``activation``. NeoML's Lstm recurrent activation maps onto these.
 CELL_ACTIVATIONS = {
     "identity": {}, "relu": {"threshold": 0.0}, "leaky_relu": {"alpha": None},
     "elu": {"alpha": 1.0}, "abs": {}, "sigmoid": {}, "tanh": {}, "hard_tanh": {},
@@ -123,7 +124,7 @@ CELL_ACTIVATIONS = {
 
 
 def activation_spec(op, what, value):
-    """Normalise an lstm activation argument -- a name of CELL_ACTIVATIONS, or a pair
+    """Normalise an rnn/lstm/gru activation argument -- a name of CELL_ACTIVATIONS, or a pair
     (name, {parameter: value}) -- into (name, ((parameter, value), ...)) with every
     parameter present (defaults filled in). Raises ParameterError naming ``op``."""
     name, params = (value, {}) if isinstance(value, str) else (value[0], dict(value[1]))
@@ -150,7 +151,10 @@ def activation_spec(op, what, value):
 ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "abs": 4, "sigmoid": 5,
              "tanh": 6, "hard_tanh": 7, "hard_sigmoid": 8, "power": 9, "hswish": 10,
              ("gelu", "sigmoid"): 11, ("gelu", "erf"): 12}
+#: the defaults (gate_activation, activation) of lstm and gru, which the fast paths'
+#: fused cells compute; rnn's activations with a dedicated kernel (tanh, plain relu)
 DEFAULT_LSTM_ACTS = (("sigmoid", ()), ("tanh", ()))
+RNN_FAST = (("tanh", ()), ("relu", (("threshold", 0.0),)))
 
 
 def act_code(spec):
@@ -252,7 +256,8 @@ def sigmoid(z):
 
 # -------------------------------------------------------------------------- rnn
 def rnn_forward(x, w, u, b, h0=None, activation="tanh", reverse=False):
-    """h_t = act(x_t w^T + h_{t-1} u^T + b),  act = tanh or relu.
+    """h_t = act(x_t w^T + h_{t-1} u^T + b),  act = ``activation``: tanh (the default),
+    relu or any other of CELL_ACTIVATIONS (a name or a pair (name, {parameter: value})).
 
     x (T, N, I), w (H, I), u (H, H), b (H,), h0 (N, H) or None (zeros) -> hs (T, N, H).
     With relu and u initialised to the identity this is the IRNN (Le et al. 2015):
@@ -260,33 +265,33 @@ def rnn_forward(x, w, u, b, h0=None, activation="tanh", reverse=False):
     """
     check_sequence("rnn", x.shape, w.shape, u.shape, b.shape,
                    None if h0 is None else h0.shape)
-    check_activation("rnn", activation)
+    act = activation_spec("rnn", "activation", activation)
     T, N, _ = x.shape
     hs = np.empty((T, N, u.shape[0]), np.result_type(x, w))
+    acts = [None] * T                  # per step: what the activation's backward needs
     h = np.zeros((N, u.shape[0]), hs.dtype) if h0 is None else h0
     for t in steps(T, reverse):
         z = x[t] @ w.T + h @ u.T + b
-        h = np.tanh(z) if activation == "tanh" else np.maximum(z, 0)
+        h, acts[t] = act_forward(act, z)
         hs[t] = h
-    return hs, (x, w, u, h0, hs, activation, reverse)
+    return hs, (x, w, u, h0, hs, act, acts, reverse)
 
 
 def rnn_backward(dhs, saved):
     """BPTT: in reverse processing order, with dh_next = 0 after the last step,
 
-        dz_t = (dhs[t] + dh_next) * act'(z_t)     act' = 1 - h_t^2 (tanh), [h_t > 0] (relu)
+        dz_t = (dhs[t] + dh_next) * act'(z_t)     act' = 1 - h_t^2 (tanh), [z_t > 0] (relu)
         dh_next = dz_t u,   dx_t = dz_t w,   dw += dz_t^T x_t,   du += dz_t^T h_{t-1},
         db += sum_n dz_t;   dh0 = the last dh_next.
 
     Returns (dx, dw, du, db, dh0) (dh0 None when h0 was None).
     """
-    x, w, u, h0, hs, activation, reverse = saved
+    x, w, u, h0, hs, act, acts, reverse = saved
     hprev = previous_states(hs, h0, reverse)
     dx, dw, du, db = (np.zeros_like(a) for a in (x, w, u, u[:, 0]))
     dh_next = np.zeros_like(hs[0])
     for t in reversed(steps(len(x), reverse)):
-        dh = dhs[t] + dh_next
-        dz = dh * (1 - hs[t] ** 2) if activation == "tanh" else dh * (hs[t] > 0)
+        dz = act_backward(act, dhs[t] + dh_next, acts[t])
         dx[t] = dz @ w
         dw += dz.T @ x[t]
         du += dz.T @ hprev[t]
@@ -384,15 +389,18 @@ def lstm_backward(douts, saved):
 
 
 # -------------------------------------------------------------------------- gru
-def gru_forward(x, w, u, b, h0=None, reverse=False):
+def gru_forward(x, w, u, b, h0=None, reverse=False, gate_activation="sigmoid",
+                activation="tanh"):
     """NeoML's Gru (Cho et al. 2014: the reset gate acts *before* the recurrent product).
     Gate blocks (rows of w, u, b) in NeoML's order z (update), r (reset), n (main):
 
-        z = sigmoid(x_t w_z^T + h_{t-1} u_z^T + b_z)
-        r = sigmoid(x_t w_r^T + h_{t-1} u_r^T + b_r)
-        n = tanh(x_t w_n^T + (r * h_{t-1}) u_n^T + b_n)
+        z = gact(x_t w_z^T + h_{t-1} u_z^T + b_z)
+        r = gact(x_t w_r^T + h_{t-1} u_r^T + b_r)
+        n = act(x_t w_n^T + (r * h_{t-1}) u_n^T + b_n)
         h_t = (1 - z) * n + z * h_{t-1}
 
+    gact = ``gate_activation`` (sigmoid by default), act = ``activation`` (tanh by
+    default), as for lstm_forward (CELL_ACTIVATIONS).
     x (T, N, I), w (3H, I), u (3H, H), b (3H,), h0 (N, H) or None (zeros) -> hs (T, N, H).
     NeoML stores [w_z; w_r | u_z; u_r] as one (2H, I+H) gate matrix over [x, h] and
     [w_n | u_n] as one (H, I+H) main matrix: the facades split the columns.
@@ -400,48 +408,53 @@ def gru_forward(x, w, u, b, h0=None, reverse=False):
     """
     check_sequence("gru", x.shape, w.shape, u.shape, b.shape,
                    None if h0 is None else h0.shape)
+    gact = activation_spec("gru", "gate_activation", gate_activation)
+    act = activation_spec("gru", "activation", activation)
     T, N, _ = x.shape
     H = u.shape[1]
     dtype = np.result_type(x, w)
     hs = np.empty((T, N, H), dtype)
     gates = np.empty((T, N, 3 * H), dtype)             # z, r, n after activation
+    acts = [None] * T                  # per step: what each activation's backward needs
     h = np.zeros((N, H), dtype) if h0 is None else h0
     for t in steps(T, reverse):
         a = x[t] @ w.T + b
-        zr = sigmoid(a[:, :2 * H] + h @ u[:2 * H].T)
+        zr, szr = act_forward(gact, a[:, :2 * H] + h @ u[:2 * H].T)
         z, r = zr[:, :H], zr[:, H:]
-        n = np.tanh(a[:, 2 * H:] + (r * h) @ u[2 * H:].T)
+        n, sn = act_forward(act, a[:, 2 * H:] + (r * h) @ u[2 * H:].T)
         h = (1 - z) * n + z * h
-        hs[t], gates[t] = h, np.concatenate([z, r, n], axis=1)
-    return hs, (x, w, u, h0, hs, gates, reverse)
+        hs[t], gates[t], acts[t] = h, np.concatenate([z, r, n], axis=1), (szr, sn)
+    return hs, (x, w, u, h0, hs, gates, reverse, gact, act, acts)
 
 
 def gru_backward(dhs, saved):
     """BPTT of gru_forward. In reverse processing order, with dh_next = 0 after the last
-    step (h = h_{t-1}):
+    step (h = h_{t-1}; act', gact' at the step's pre-activations: 1 - n^2 and s (1 - s)
+    by default):
 
         dh = dhs[t] + dh_next
-        dn = dh * (1 - z) * (1 - n^2)              (the main block's pre-activation)
+        dn = dh * (1 - z) * act'(a_n)              (the main block's pre-activation)
         drh = dn u_n                               (gradient of r * h)
-        dz = dh * (h - n) * z (1 - z),   dr = drh * h * r (1 - r)
+        dz = dh * (h - n) * gact'(a_z),   dr = drh * h * gact'(a_r)
         dh_next = dh * z + drh * r + [dz, dr] u_zr
         dx_t = [dz, dr, dn] w,  dw += [dz, dr, dn]^T x_t,  db += sum_n [dz, dr, dn]
         du_zr += [dz, dr]^T h,  du_n += dn^T (r * h)
 
     Returns (dx, dw, du, db, dh0) (dh0 None when h0 was None).
     """
-    x, w, u, h0, hs, gates, reverse = saved
+    x, w, u, h0, hs, gates, reverse, gact, act, acts = saved
     H = u.shape[1]
     hprev = previous_states(hs, h0, reverse)
     dx, dw, du, db = (np.zeros_like(a) for a in (x, w, u, u[:, 0]))
     dh_next = np.zeros_like(hs[0])
     for t in reversed(steps(len(x), reverse)):
         z, r, n = (gates[t][:, k * H:(k + 1) * H] for k in range(3))
+        szr, sn = acts[t]
         h = hprev[t]
         dh = dhs[t] + dh_next
-        dn = dh * (1 - z) * (1 - n ** 2)
+        dn = act_backward(act, dh * (1 - z), sn)
         drh = dn @ u[2 * H:]
-        dzr = np.concatenate([dh * (h - n) * z * (1 - z), drh * h * r * (1 - r)], axis=1)
+        dzr = act_backward(gact, np.concatenate([dh * (h - n), drh * h], axis=1), szr)
         da = np.concatenate([dzr, dn], axis=1)
         dx[t] = da @ w
         dw += da.T @ x[t]

@@ -20,8 +20,8 @@ from refnn._ext import recurrent as _k
 from refnn.backends.cpu._common import float_input, n_threads
 from refnn.errors import ShapeError
 from refnn.ops.recurrent import (DEFAULT_LSTM_ACTS, INDRNN_ACTIVATIONS, QRNN_GATES,
-                                  act_code, activation_spec, check_activation,
-                                  check_indrnn, check_mask, check_qrnn, check_sequence)
+                                  RNN_FAST, act_code, activation_spec, check_indrnn,
+                                  check_mask, check_qrnn, check_sequence)
 
 
 def _gemm(a, b, c, alpha, beta):
@@ -123,21 +123,31 @@ def _weight_grads(dz, x, w, hs, h0, reverse, rh=None, hpm=None):
 
 # ----------------------------------------------------------------------------- rnn
 def rnn_forward(x, w, u, b, h0=None, activation="tanh", reverse=False):
-    """hs = rnn(x) (refnn.ops.recurrent.rnn_forward): projection GEMM, then the loop."""
+    """hs = rnn(x) (refnn.ops.recurrent.rnn_forward): projection GEMM, then the loop
+    (tanh and relu: the dedicated kernel; other activations: the per-element switch)."""
     (x, w, u, b, h0, _), (T, N, I, H) = _inputs("rnn", x, w, u, b, h0)
-    check_activation("rnn", activation)
+    act = activation_spec("rnn", "activation", activation)
     hs = _projection(x, w, b)
-    _k.rnn_forward(hs, u, _state(h0, N, H, x.dtype), activation == "relu", bool(reverse))
-    return hs, (x, w, u, h0, hs, activation == "relu", bool(reverse))
+    if act in RNN_FAST:
+        relu = act[0] == "relu"
+        _k.rnn_forward(hs, u, _state(h0, N, H, x.dtype), relu, bool(reverse))
+        return hs, (x, w, u, h0, hs, relu, bool(reverse), None, None)
+    pre = np.empty_like(hs)
+    code = act_code(act)
+    _k.rnn_forward_act(hs, u, _state(h0, N, H, x.dtype), bool(reverse), pre, *code)
+    return hs, (x, w, u, h0, hs, False, bool(reverse), pre, code)
 
 
 def rnn_backward(dhs, saved):
     """(dx, dw, du, db, dh0) of rnn (refnn.ops.recurrent.rnn_backward)."""
-    x, w, u, h0, hs, relu, reverse = saved
+    x, w, u, h0, hs, relu, reverse, pre, code = saved
     dhs = _douts("rnn", dhs, "dhs", hs.shape, hs.dtype)
     dz = np.empty_like(hs)
     dh = np.zeros(hs.shape[1:], hs.dtype)
-    _k.rnn_backward(dhs, hs, u, dz, dh, relu, reverse)
+    if code is None:
+        _k.rnn_backward(dhs, hs, u, dz, dh, relu, reverse)
+    else:
+        _k.rnn_backward_act(dhs, pre, u, dz, dh, reverse, *code)
     return (*_weight_grads(dz, x, w, hs, h0, reverse), None if h0 is None else dh)
 
 
@@ -191,29 +201,44 @@ def lstm_backward(douts, saved):
 
 
 # ----------------------------------------------------------------------------- gru
-def gru_forward(x, w, u, b, h0=None, reverse=False):
-    """hs = gru(x) (refnn.ops.recurrent.gru_forward)."""
+def gru_forward(x, w, u, b, h0=None, reverse=False, gate_activation="sigmoid",
+                activation="tanh"):
+    """hs = gru(x) (refnn.ops.recurrent.gru_forward); other activations than the default
+    sigmoid/tanh through refnn._ext.recurrent.gru_forward_act (pre-activations kept)."""
     (x, w, u, b, h0, _), (T, N, I, H) = _inputs("gru", x, w, u, b, h0)
+    acts = (activation_spec("gru", "gate_activation", gate_activation),
+            activation_spec("gru", "activation", activation))
     gates = _projection(x, w, b)
     hs = np.empty((T, N, H), x.dtype)
     rh = np.empty((T, N, H), x.dtype)
-    _k.gru_forward(gates, np.ascontiguousarray(u.T), _state(h0, N, H, x.dtype), hs, rh,
-                   bool(reverse))
-    return hs, (x, w, u, h0, hs, gates, rh, bool(reverse))
+    args = (gates, np.ascontiguousarray(u.T), _state(h0, N, H, x.dtype), hs, rh,
+            bool(reverse))
+    pre = codes = None
+    if acts == DEFAULT_LSTM_ACTS:
+        _k.gru_forward(*args)
+    else:
+        (gk, gp, gq), (ck, cp, cq) = act_code(acts[0]), act_code(acts[1])
+        codes = (gk, ck, gp, gq, cp, cq)
+        pre = np.empty_like(gates)
+        _k.gru_forward_act(*args, pre, *codes)
+    return hs, (x, w, u, h0, hs, gates, rh, bool(reverse), pre, codes)
 
 
 def gru_backward(dhs, saved):
     """(dx, dw, du, db, dh0) of gru (refnn.ops.recurrent.gru_backward)."""
-    x, w, u, h0, hs, gates, rh, reverse = saved
+    x, w, u, h0, hs, gates, rh, reverse, pre, codes = saved
     dhs = _douts("gru", dhs, "dhs", hs.shape, hs.dtype)
     N, H = hs.shape[1:]
     dz = np.empty_like(gates)
     dh = np.zeros((N, H), hs.dtype)
     scratch = np.empty((2, N, H), hs.dtype)
-    _k.gru_backward(dhs, gates, hs, _state(h0, N, H, hs.dtype), u, dz, dh, scratch[0],
-                    scratch[1], reverse)
+    args = (dhs, gates, hs, _state(h0, N, H, hs.dtype), u, dz, dh, scratch[0], scratch[1],
+            reverse)
+    if codes is None:
+        _k.gru_backward(*args)
+    else:
+        _k.gru_backward_act(*args, pre, *codes)
     return (*_weight_grads(dz, x, w, hs, h0, reverse, rh), None if h0 is None else dh)
-
 
 
 # -------------------------------------------------------------------------- indrnn
