@@ -20,8 +20,8 @@ from refnn.backends.opencl import dense
 from refnn.backends.opencl._common import LOCAL_1D, device_input, global_1d
 from refnn.errors import ShapeError
 from refnn.ops.recurrent import (DEFAULT_LSTM_ACTS, INDRNN_ACTIVATIONS, QRNN_GATES,
-                                  act_code, activation_spec, check_activation,
-                                  check_indrnn, check_mask, check_qrnn, check_sequence)
+                                  RNN_FAST, act_code, activation_spec, check_indrnn,
+                                  check_mask, check_qrnn, check_sequence)
 
 
 def _dev(be, op, what, a):
@@ -125,31 +125,50 @@ def _weight_grads(be, dz, x, w, hs, h0, reverse, rh=None, hpm=None):
 
 
 # ----------------------------------------------------------------------------- rnn
+def _codes(be, *specs):
+    """Kernel arguments of activation specs: the codes (int32), then the parameters p, q
+    of each, in ``real``."""
+    real = np.dtype(be.dtype).type
+    coded = [act_code(s) for s in specs]
+    return (tuple(np.int32(c[0]) for c in coded)
+            + tuple(real(v) for c in coded for v in c[1:]))
+
+
 def rnn_forward(be, x, w, u, b, h0=None, activation="tanh", reverse=False):
-    """hs = rnn(x) (refnn.ops.recurrent.rnn_forward)."""
+    """hs = rnn(x) (refnn.ops.recurrent.rnn_forward); tanh and relu: rnn_act, other
+    activations: rnn_act_k (pre keeps the pre-activations)."""
     (x, w, u, b, h0, _), (T, N, I, H) = _inputs(be, "rnn", x, w, u, b, h0)
-    check_activation("rnn", activation)
-    relu = np.int32(activation == "relu")
+    act = activation_spec("rnn", "activation", activation)
+    codes = None if act in RNN_FAST else _codes(be, act)
+    relu = np.int32(act[0] == "relu")
     pre = _projection(be, x, w, b)
     hs = be.empty((T, N, H))
     first = _state(be, h0, N, H)
     for t, tp in _order(T, reverse):
         dense.gemm(be, first if tp < 0 else hs[tp], u.T, pre[t], beta=1.0)
-        _launch(be, "rnn_act", N * H, pre.data, hs.data, np.uint32(t), relu,
-                np.uint32(N * H))
-    return hs, (x, w, u, h0, hs, relu, bool(reverse))
+        if codes is None:
+            _launch(be, "rnn_act", N * H, pre.data, hs.data, np.uint32(t), relu,
+                    np.uint32(N * H))
+        else:
+            _launch(be, "rnn_act_k", N * H, pre.data, hs.data, np.uint32(t),
+                    np.uint32(N * H), *codes)
+    return hs, (x, w, u, h0, hs, relu, bool(reverse), pre, codes)
 
 
 def rnn_backward(be, dhs, saved):
     """(dx, dw, du, db, dh0) of rnn (refnn.ops.recurrent.rnn_backward)."""
-    x, w, u, h0, hs, relu, reverse = saved
+    x, w, u, h0, hs, relu, reverse, pre, codes = saved
     dhs = _douts(be, "rnn", dhs, "dhs", hs.shape)
     T, N, H = hs.shape
     dz = be.empty(hs.shape)
     dh = be.zeros((N, H))
     for t, _ in reversed(_order(T, reverse)):
-        _launch(be, "rnn_dz", N * H, dhs.data, hs.data, dh.data, dz.data, np.uint32(t),
-                relu, np.uint32(N * H))
+        if codes is None:
+            _launch(be, "rnn_dz", N * H, dhs.data, hs.data, dh.data, dz.data, np.uint32(t),
+                    relu, np.uint32(N * H))
+        else:
+            _launch(be, "rnn_dz_k", N * H, dhs.data, pre.data, dh.data, dz.data,
+                    np.uint32(t), np.uint32(N * H), *codes)
         dense.gemm(be, dz[t], u, dh)
     return (*_weight_grads(be, dz, x, w, hs, h0, reverse), None if h0 is None else dh)
 
@@ -163,11 +182,7 @@ def lstm_forward(be, x, w, u, b, h0=None, c0=None, reverse=False, h_mask=None,
     acts = (activation_spec("lstm", "gate_activation", gate_activation),
             activation_spec("lstm", "activation", activation))
     mask, mstep = _mask(be, "lstm", h_mask, T, N, H)
-    codes = None
-    if acts != DEFAULT_LSTM_ACTS:
-        (gk, gp, gq), (ck, cp, cq) = act_code(acts[0]), act_code(acts[1])
-        real = np.dtype(be.dtype).type
-        codes = (np.int32(gk), np.int32(ck), real(gp), real(gq), real(cp), real(cq))
+    codes = None if acts == DEFAULT_LSTM_ACTS else _codes(be, *acts)
     gates = _projection(be, x, w, b)
     hs, cs = be.empty((T, N, H)), be.empty((T, N, H))
     first, c_first = _state(be, h0, N, H), _state(be, c0, N, H)
@@ -218,38 +233,66 @@ def lstm_backward(be, douts, saved):
 
 
 # ----------------------------------------------------------------------------- gru
-def gru_forward(be, x, w, u, b, h0=None, reverse=False):
-    """hs = gru(x) (refnn.ops.recurrent.gru_forward)."""
+def gru_forward(be, x, w, u, b, h0=None, reverse=False, gate_activation="sigmoid",
+                activation="tanh"):
+    """hs = gru(x) (refnn.ops.recurrent.gru_forward); activations other than the default
+    sigmoid/tanh: the *_act kernels (pre keeps the pre-activations)."""
     (x, w, u, b, h0, _), (T, N, I, H) = _inputs(be, "gru", x, w, u, b, h0)
+    acts = (activation_spec("gru", "gate_activation", gate_activation),
+            activation_spec("gru", "activation", activation))
+    codes = None if acts == DEFAULT_LSTM_ACTS else _codes(be, *acts)
     gates = _projection(be, x, w, b)
+    pre = None if codes is None else be.empty(gates.shape)
     hs, rh = be.empty((T, N, H)), be.empty((T, N, H))
     first = _state(be, h0, N, H)
     hu, rhu = be.empty((N, 2 * H)), be.empty((N, H))
     dims = (np.uint32(N), np.uint32(H))
     for t, tp in _order(T, reverse):
         dense.gemm(be, first if tp < 0 else hs[tp], u[:2 * H].T, hu)
-        _launch(be, "gru_gates_zr", N * H, gates.data, hu.data, first.data, hs.data,
-                rh.data, np.uint32(t), np.int32(tp), *dims)
+        if codes is None:
+            _launch(be, "gru_gates_zr", N * H, gates.data, hu.data, first.data, hs.data,
+                    rh.data, np.uint32(t), np.int32(tp), *dims)
+        else:
+            _launch(be, "gru_gates_zr_act", N * H, gates.data, pre.data, hu.data,
+                    first.data, hs.data, rh.data, np.uint32(t), np.int32(tp), *dims,
+                    codes[0], codes[2], codes[3])
         dense.gemm(be, rh[t], u[2 * H:].T, rhu)
-        _launch(be, "gru_gates_n", N * H, gates.data, rhu.data, first.data, hs.data,
-                np.uint32(t), np.int32(tp), *dims)
-    return hs, (x, w, u, h0, first, hs, gates, rh, bool(reverse))
+        if codes is None:
+            _launch(be, "gru_gates_n", N * H, gates.data, rhu.data, first.data, hs.data,
+                    np.uint32(t), np.int32(tp), *dims)
+        else:
+            _launch(be, "gru_gates_n_act", N * H, gates.data, pre.data, rhu.data,
+                    first.data, hs.data, np.uint32(t), np.int32(tp), *dims, codes[1],
+                    codes[4], codes[5])
+    return hs, (x, w, u, h0, first, hs, gates, rh, bool(reverse), pre, codes)
 
 
 def gru_backward(be, dhs, saved):
     """(dx, dw, du, db, dh0) of gru (refnn.ops.recurrent.gru_backward)."""
-    x, w, u, h0, first, hs, gates, rh, reverse = saved
+    x, w, u, h0, first, hs, gates, rh, reverse, pre, codes = saved
     dhs = _douts(be, "gru", dhs, "dhs", hs.shape)
     T, N, H = hs.shape
     dz = be.empty(gates.shape)
     dh, dhcur, drh = be.zeros((N, H)), be.empty((N, H)), be.empty((N, H))
     dims = (np.uint32(N), np.uint32(H))
     for t, tp in reversed(_order(T, reverse)):
-        _launch(be, "gru_backward_zn", N * H, dhs.data, dh.data, gates.data, first.data,
-                hs.data, dz.data, dhcur.data, np.uint32(t), np.int32(tp), *dims)
+        if codes is None:
+            _launch(be, "gru_backward_zn", N * H, dhs.data, dh.data, gates.data,
+                    first.data, hs.data, dz.data, dhcur.data, np.uint32(t), np.int32(tp),
+                    *dims)
+        else:
+            _launch(be, "gru_backward_zn_act", N * H, dhs.data, dh.data, gates.data,
+                    pre.data, first.data, hs.data, dz.data, dhcur.data, np.uint32(t),
+                    np.int32(tp), *dims, *codes)
         dense.gemm(be, dz[t][:, 2 * H:], u[2 * H:], drh)
-        _launch(be, "gru_backward_r", N * H, drh.data, dhcur.data, gates.data, first.data,
-                hs.data, dz.data, dh.data, np.uint32(t), np.int32(tp), *dims)
+        if codes is None:
+            _launch(be, "gru_backward_r", N * H, drh.data, dhcur.data, gates.data,
+                    first.data, hs.data, dz.data, dh.data, np.uint32(t), np.int32(tp),
+                    *dims)
+        else:
+            _launch(be, "gru_backward_r_act", N * H, drh.data, dhcur.data, gates.data,
+                    pre.data, first.data, hs.data, dz.data, dh.data, np.uint32(t),
+                    np.int32(tp), *dims, codes[0], codes[2], codes[3])
         dense.gemm(be, dz[t][:, :2 * H], u[:2 * H], dh, beta=1.0)
     return (*_weight_grads(be, dz, x, w, hs, h0, reverse, rh), None if h0 is None else dh)
 

@@ -284,6 +284,105 @@ __kernel void gru_backward_r(__global const real *drh, __global const real *dhcu
     dh[g] = dhcur[g] * gates[r] + drh[g] * rr;
 }
 
+/* rnn with another activation (cact code k, parameters p, q): hs[t] = act(pre[t]);
+ * pre keeps the pre-activation for rnn_dz_act. n = N*H. */
+__kernel void rnn_act_k(__global const real *pre, __global real *hs, const uint t,
+                        const uint n, const int k, const real p, const real q)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    const size_t i = (size_t)t * n + g;
+    hs[i] = cact(k, pre[i], p, q);
+}
+
+/* rnn BPTT with another activation: dz[t] = (dhs[t] + dh) * act'(pre[t]). */
+__kernel void rnn_dz_k(__global const real *dhs, __global const real *pre,
+                       __global const real *dh, __global real *dz, const uint t,
+                       const uint n, const int k, const real p, const real q)
+{
+    const uint g = get_global_id(0);
+    if (g >= n) return;
+    const size_t i = (size_t)t * n + g;
+    dz[i] = (dhs[i] + dh[g]) * cdact(k, pre[i], p, q);
+}
+
+/* gru_gates_zr with the gate activation gk (gp, gq): the pre-activations of z, r go to
+ * pre (T, N, 3H), the activated values back into gates as on the default path. */
+__kernel void gru_gates_zr_act(__global real *gates, __global real *pre,
+                               __global const real *hu, __global const real *h0,
+                               __global const real *hs, __global real *rh, const uint t,
+                               const int tp, const uint N, const uint H, const int gk,
+                               const real gp, const real gq)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t o = ((size_t)t * N + n) * 3 * H;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    const real az = gates[o + j] + hu[n * 2 * H + j];
+    const real ar = gates[o + H + j] + hu[n * 2 * H + H + j];
+    const real r = cact(gk, ar, gp, gq);
+    pre[o + j] = az; pre[o + H + j] = ar;
+    gates[o + j] = cact(gk, az, gp, gq); gates[o + H + j] = r;
+    rh[(size_t)t * N * H + g] = r * hp;
+}
+
+/* gru_gates_n with the cell activation ck (cp_, cq); n's pre-activation to pre. */
+__kernel void gru_gates_n_act(__global real *gates, __global real *pre,
+                              __global const real *rhu, __global const real *h0,
+                              __global real *hs, const uint t, const int tp, const uint N,
+                              const uint H, const int ck, const real cp_, const real cq)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t o = ((size_t)t * N + n) * 3 * H;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    const real an = gates[o + 2 * H + j] + rhu[g];
+    const real z = gates[o + j], nn = cact(ck, an, cp_, cq);
+    pre[o + 2 * H + j] = an;
+    gates[o + 2 * H + j] = nn;
+    hs[(size_t)t * N * H + g] = ((real)1 - z) * nn + z * hp;
+}
+
+/* gru_backward_zn with act' and gact' at the pre-activations pre. */
+__kernel void gru_backward_zn_act(__global const real *dhs, __global const real *dh,
+                                  __global const real *gates, __global const real *pre,
+                                  __global const real *h0, __global const real *hs,
+                                  __global real *dz, __global real *dhcur, const uint t,
+                                  const int tp, const uint N, const uint H, const int gk,
+                                  const int ck, const real gp, const real gq,
+                                  const real cp_, const real cq)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t r = ((size_t)t * N + n) * 3 * H + j;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    const real z = gates[r], nn = gates[r + 2 * H];
+    const real d = dhs[(size_t)t * N * H + g] + dh[g];
+    dhcur[g] = d;
+    dz[r + 2 * H] = d * ((real)1 - z) * cdact(ck, pre[r + 2 * H], cp_, cq);
+    dz[r] = d * (hp - nn) * cdact(gk, pre[r], gp, gq);
+}
+
+/* gru_backward_r with gact' at r's pre-activation. */
+__kernel void gru_backward_r_act(__global const real *drh, __global const real *dhcur,
+                                 __global const real *gates, __global const real *pre,
+                                 __global const real *h0, __global const real *hs,
+                                 __global real *dz, __global real *dh, const uint t,
+                                 const int tp, const uint N, const uint H, const int gk,
+                                 const real gp, const real gq)
+{
+    const uint g = get_global_id(0);
+    if (g >= N * H) return;
+    const uint n = g / H, j = g % H;
+    const size_t r = ((size_t)t * N + n) * 3 * H + j;
+    const real hp = tp < 0 ? h0[g] : hs[(size_t)tp * N * H + g];
+    dz[r + H] = drh[g] * hp * cdact(gk, pre[r + H], gp, gq);
+    dh[g] = dhcur[g] * gates[r] + drh[g] * gates[r + H];
+}
+
 /* indrnn and the qrnn pooling are elementwise in time: every (n, j) has its own
  * recurrence, so one launch runs the whole sequence, one work-item per (n, j) looping
  * over the steps in processing order (k-th step: t = reverse ? T-1-k : k). NH = N*H. */
