@@ -14,6 +14,18 @@ pre-activation crosses 0, which a drawn all-zero input hits exactly: its arrays 
 from a drawn seed (continuous normal values, a pre-activation within the numerical
 derivative's step of 0 has probability ~1e-6 per element).
 
+Activations (rnn ``activation``, lstm and gru ``gate_activation`` and ``activation``):
+the defaults half of the time, else drawn from ACTIVATION_CHOICES (every activation of
+refnn.ops.recurrent.CELL_ACTIVATIONS, some with non-default parameters). Gates take
+the bounded ones only and so do long sequences: an unbounded gate such as
+z = identity(a) compounds the state (x200 in 4 steps), and the float64 numerical
+gradient of the small entries next to 1e4 ones is then off by more than rtol 1e-5.
+(The unbounded gate activations are checked by tests/ops/test_recurrent.py.) With a kinked activation (relu, leaky relu, elu, abs, hard
+tanh/sigmoid, hswish) the arrays come from a seed and the example is kept only when every
+pre-activation of a kinked activation is at least 1e-4 from its kinks (100x the
+numerical gradient's step; also far beyond float32 rounding, so no path takes the
+other branch).
+
 lstm and indrnn also draw their recurrent dropout mask ``h_mask``: absent, one (N, H)
 mask for every step, or one per step (T, N, H); entries 0 or 1/keep with keep 0.5, 0.8
 (exact reciprocals: the float32 paths see the same values) or 1 (all kept), from a seed.
@@ -26,6 +38,50 @@ from refnn.ops.recurrent import GATES, INDRNN_ACTIVATIONS, QRNN_GATES
 from refnn.testing import strategies as rst
 
 HIDDEN = (1, 2, 3, 5, 7, 13, 17)
+#: bounded activations (any sequence length) and the others (short sequences only)
+BOUNDED = ["sigmoid", "tanh", "hard_tanh", "hard_sigmoid",
+           ("hard_sigmoid", {"slope": 0.2, "bias": 0.4}), ("relu", {"threshold": 0.7})]
+UNBOUNDED = ["identity", "relu", ("leaky_relu", {"alpha": 0.1}), "elu",
+             ("elu", {"alpha": 0.01}), "abs", ("power", {"exponent": 2.0}), "hswish",
+             "gelu", ("gelu", {"form": "erf"})]
+ACTIVATION_CHOICES = BOUNDED + UNBOUNDED
+
+
+def kinks(spec):
+    """The inputs where the derivative of activation_spec ``spec`` jumps."""
+    name, params = spec
+    params = dict(params)
+    if name in ("leaky_relu", "elu", "abs"):
+        return (0.0,)
+    if name == "relu":
+        return (0.0, params["threshold"]) if params["threshold"] > 0 else (0.0,)
+    if name == "hard_tanh":
+        return (-1.0, 1.0)
+    if name == "hard_sigmoid":
+        return (-params["bias"] / params["slope"], (1 - params["bias"]) / params["slope"])
+    if name == "hswish":
+        return (-3.0, 3.0)
+    return ()
+
+
+def _clear_of_kinks(op, args, params, margin=1e-4):
+    """True when every pre-activation of a kinked activation is >= margin from its kinks
+    (read from the reference's saved activation inputs)."""
+    _, saved = getattr(rec, f"{op}_forward")(*args, **params)
+    if op == "rnn":
+        specs, per_step = [saved[5]], [[s] for s in saved[6]]
+    elif op == "gru":
+        specs, per_step = [saved[7], saved[8]], saved[9]
+    else:                                 # lstm: (g, f, i, o, c) saved per step
+        gact, act = saved[10], saved[11]
+        specs = [act, gact, gact, gact, act]
+        per_step = [s[:5] for s in saved[12]]
+    for step in per_step:
+        for spec, sv in zip(specs, step):
+            for k in kinks(spec):
+                if np.min(np.abs(sv[0] - k)) < margin:
+                    return False
+    return True
 
 
 def _lengths():
@@ -71,6 +127,18 @@ def _clear_of_relu_kinks(op, args, params):
     return True
 
 
+def _activations(draw, op, T):
+    """{} (the defaults) or the drawn activation parameters of rnn / lstm / gru."""
+    if op == "rnn":
+        choices = ["tanh", "relu"] + (ACTIVATION_CHOICES if T <= 4 else BOUNDED)
+        return {"activation": draw(st.sampled_from(choices), "activation")}
+    if draw(st.booleans(), "default activations"):
+        return {}
+    choices = ACTIVATION_CHOICES if T <= 4 else BOUNDED
+    return {"gate_activation": draw(st.sampled_from(BOUNDED), "gate_activation"),
+            "activation": draw(st.sampled_from(choices), "activation")}
+
+
 @st.composite
 def _recurrent(draw, op):
     G = len(GATES[op])
@@ -79,12 +147,13 @@ def _recurrent(draw, op):
     I = draw(st.integers(1, 5), "input size")
     H = draw(st.sampled_from(HIDDEN), "hidden size")
     reverse = draw(st.booleans(), "reverse")
-    activation = draw(st.sampled_from(["tanh", "relu"]), "activation") if op == "rnn" else None
+    acts = _activations(draw, op, T)
+    kinked = any(kinks(rec.activation_spec(op, k, v)) for k, v in acts.items())
     n_states = 2 if op == "lstm" else 1
     given = [draw(st.booleans(), f"initial state {k} given") for k in range(n_states)]
     shapes = [((T, N, I), 1.0), ((G * H, I), 1 / np.sqrt(I)), ((G * H, H), 0.9 / np.sqrt(H)),
               ((G * H,), 0.5)] + [((N, H), 1.0)] * n_states
-    if activation == "relu":
+    if kinked:
         rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), "seed"))
         arrays = [rng.standard_normal(s) * scale for s, scale in shapes]
     else:
@@ -97,15 +166,13 @@ def _recurrent(draw, op):
         args = (x, w, u, b, h0, states[1])           # h0 may be None: c0 alone
     else:
         args = (x, w, u, b) + (() if h0 is None else (h0,))
-    params = {"reverse": reverse}
-    if activation is not None:
-        params["activation"] = activation
+    params = {"reverse": reverse, **acts}
     if op == "lstm":
         h_mask = _h_mask(draw, T, N, H)
         if h_mask is not None:
             params["h_mask"] = h_mask
-    if activation == "relu":
-        assume(_clear_of_relu_kinks("rnn", args, params))
+    if kinked:
+        assume(_clear_of_kinks(op, args, params))
     return args, params
 
 
