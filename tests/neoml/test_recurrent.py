@@ -11,6 +11,7 @@ import pytest
 
 import refnn.neoml as neoml
 from refnn.errors import DTypeError, ParameterError, ShapeError
+from refnn.neoml.Dnn._recurrent import LSTM_ACTIVATIONS
 from refnn.ops import recurrent as R
 
 RTOL, ATOL = 2e-3, 2e-4
@@ -41,6 +42,26 @@ LSTM_CASES = [  # T, BW, LS, object dims, H, reverse, initial states
 
 @pytest.mark.parametrize("case", LSTM_CASES)
 def test_lstm_vs_reference(engine, case):
+    _lstm_vs_reference(engine, case)
+
+
+@pytest.mark.parametrize("activation", sorted(LSTM_ACTIVATIONS))
+def test_lstm_recurrent_activation_vs_reference(engine, activation):
+    """Every NeoML recurrent activation: the input, forget and output gates take it (with
+    NeoML's default parameters), the main block and the cell output stay tanh."""
+    _lstm_vs_reference(engine, (4, 2, 1, (1, 1, 1, 3), 5, True, True), activation)
+
+
+def test_lstm_recurrent_activation_maps_onto_the_op():
+    assert LSTM_ACTIVATIONS["linear"] == "identity"
+    assert LSTM_ACTIVATIONS["elu"] == ("elu", {"alpha": 0.01})
+    assert LSTM_ACTIVATIONS["power"] == ("power", {"exponent": 0.0})   # gates of 1
+    assert set(LSTM_ACTIVATIONS) == {"linear", "elu", "relu", "leaky_relu", "abs",
+                                     "sigmoid", "tanh", "hard_tanh", "hard_sigmoid",
+                                     "power", "hswish", "gelu"}
+
+
+def _lstm_vs_reference(engine, case, activation="sigmoid"):
     T, BW, LS, obj, H, reverse, init = case
     N, I = BW * LS, int(np.prod(obj))
     rng = np.random.default_rng(1)
@@ -51,7 +72,8 @@ def test_lstm_vs_reference(engine, case):
     c0 = rng.normal(0, 1, (1, BW, LS, 1, 1, 1, H)).astype(np.float32)
     h0 = rng.normal(0, 1, (1, BW, LS, 1, 1, 1, H)).astype(np.float32)
     dnn, srcs = _net(engine, 3 if init else 1)
-    lstm = neoml.Dnn.Lstm(srcs, H, reverse_seq=reverse, name="lstm")
+    lstm = neoml.Dnn.Lstm(srcs, H, reverse_seq=reverse, activation=activation, name="lstm")
+    assert lstm.recurrent_activation == activation
     lstm.input_weights = _blob(engine, W.reshape(1, 4 * H, 1, 1, 1, 1, I))
     lstm.recurrent_weights = _blob(engine, U.reshape(1, 4 * H, 1, 1, 1, 1, H))
     lstm.input_free_term = _blob(engine, bi.reshape(4 * H, 1, 1, 1, 1, 1, 1))
@@ -67,7 +89,8 @@ def test_lstm_vs_reference(engine, case):
     ref_h0 = f64(h0.reshape(N, H)) if init else None
     ref_c0 = f64(c0.reshape(N, H)) if init else None
     (hs, cs), saved = R.lstm_forward(f64(x.reshape(T, N, I)), f64(W), f64(U), f64(bi + br),
-                                     ref_h0, ref_c0, reverse=reverse)
+                                     ref_h0, ref_c0, reverse=reverse,
+                                     gate_activation=LSTM_ACTIVATIONS[activation])
     assert out["h"].asarray(keep_dims=True).shape == (T, BW, LS, 1, 1, 1, H)
     np.testing.assert_allclose(out["h"].asarray().reshape(T, N, H), hs, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(out["c"].asarray().reshape(T, N, H), cs, rtol=RTOL, atol=ATOL)
@@ -286,8 +309,10 @@ def test_errors_name_the_layer(engine):
             neoml.Dnn.Gru(src, bad, name="g")
         with pytest.raises(ParameterError, match=r"Irnn 'i'.*hidden_size"):
             neoml.Dnn.Irnn(src, bad, name="i")
-    with pytest.raises(ParameterError, match=r"Lstm 'l'.*'sigmoid'"):
-        neoml.Dnn.Lstm(src, 2, activation="tanh", name="l")
+    with pytest.raises(ParameterError, match=r"Lstm 'l'.*activation.*'softmax'"):
+        neoml.Dnn.Lstm(src, 2, activation="softmax", name="l")
+    with pytest.raises(ParameterError, match=r"Lstm 'l'.*activation.*'swish'"):
+        neoml.Dnn.Lstm(src, 2, name="l").recurrent_activation = "swish"
     with pytest.raises(ParameterError, match=r"Lstm 'l'.*dropout_rate"):
         neoml.Dnn.Lstm(src, 2, dropout_rate=1.0, name="l")
 

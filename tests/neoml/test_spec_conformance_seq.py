@@ -82,7 +82,7 @@ PROPERTY_OF_ARG = {
 #          [(property, a bad value)])
 ROWS = {
     "Lstm": ({}, dict(hidden_size=5, dropout=0.25, reverse_sequence=True,
-                      activation="sigmoid"),
+                      activation="hard_sigmoid"),
              [("hidden_size", 0), ("hidden_size", -2), ("hidden_size", 1.5),
               ("dropout", 1.0), ("dropout", -0.1), ("dropout", "x"),
               ("activation", "bogus")]),

@@ -157,6 +157,17 @@ def recurrent_dropout_mask(layer, be, N, H, keep):
 
 
 # =========================================================================== Lstm
+#: NeoML's recurrent activation name -> the lstm op's gate_activation (refnn activation,
+#: NeoML's default parameters: CreateActivationLayer's)
+LSTM_ACTIVATIONS = {
+    "linear": "identity", "elu": ("elu", {"alpha": 0.01}), "relu": "relu",
+    "leaky_relu": ("leaky_relu", {"alpha": 0.01}), "abs": "abs", "sigmoid": "sigmoid",
+    "tanh": "tanh", "hard_tanh": "hard_tanh",
+    "hard_sigmoid": ("hard_sigmoid", {"slope": 0.5, "bias": 0.5}),
+    "power": ("power", {"exponent": 0.0}), "hswish": "hswish",
+    "gelu": ("gelu", {"form": "sigmoid"})}
+
+
 class Lstm(_Weighted):
     """The long short-term memory layer (``Lstm(input_layer, hidden_size=1,
     dropout_rate=0.0, activation='sigmoid', reverse_seq=False, name=None)``).
@@ -166,9 +177,13 @@ class Lstm(_Weighted):
     zeros. Outputs: 0 h of every step, 1 the cell state of every step.
     ``reverse_seq=True`` runs from the last step and keeps outputs in place.
 
-    Differences from NeoML, stated: the gate activation (``activation`` /
-    ``recurrent_activation``) can only be ``'sigmoid'`` (refnn's ``lstm`` op computes
-    sigmoid gates; another value raises ParameterError). ``dropout_rate`` (learning
+    ``activation`` (``recurrent_activation``) is the activation of the input, forget
+    and output gates (NeoML's CreateActivationLayer with its default parameters: the
+    lstm op's ``gate_activation``, through LSTM_ACTIVATIONS; the main block and the
+    cell output stay tanh): one of 'linear', 'elu', 'relu', 'leaky_relu', 'abs',
+    'sigmoid', 'tanh', 'hard_tanh', 'hard_sigmoid', 'power', 'hswish', 'gelu'; another
+    value raises ParameterError. 'power' has NeoML's default exponent 0: every gate is
+    then 1. ``dropout_rate`` (learning
     only) drops the input sequence (a mask per element of every step) and the previous
     output h_{t-1} before the recurrent product (one (batch, hidden) mask for the whole
     sequence, the lstm op's ``h_mask``); kept values are scaled by 1/(1 - rate).
@@ -190,10 +205,9 @@ class Lstm(_Weighted):
 
     @staticmethod
     def _check_activation(where, v):
-        if v != "sigmoid":
-            raise ParameterError(f"{where}: activation (recurrent_activation) must be "
-                                 f"'sigmoid' -- refnn's lstm op computes sigmoid gates -- "
-                                 f"got {v!r}")
+        if v not in LSTM_ACTIVATIONS:
+            raise ParameterError(f"{where}: activation (recurrent_activation) must be one "
+                                 f"of {tuple(LSTM_ACTIVATIONS)}, got {v!r}")
         return v
 
     # --------------------------------------------------------------- properties
@@ -220,7 +234,7 @@ class Lstm(_Weighted):
 
     @property
     def activation(self):
-        """The gate activation ('sigmoid')."""
+        """The activation of the input, forget and output gates ('sigmoid' by default)."""
         return self._activation
 
     @activation.setter
@@ -313,7 +327,8 @@ class Lstm(_Weighted):
         b = p["input_free_term"] + p["recurrent_free_term"]
         (hs, cs), saved = call_op(self, be, "lstm.forward", x3, p["input_weights"],
                                   p["recurrent_weights"], b, h0, c0, reverse=self._reverse,
-                                  h_mask=h_mask)
+                                  h_mask=h_mask,
+                                  gate_activation=LSTM_ACTIVATIONS[self._activation])
         self._saved = (tuple(int(v) for v in x.shape), [tuple(a.shape) for a in xs], drop,
                        saved)
         return [self._seq_output(hs, x, H), self._seq_output(cs, x, H)]
