@@ -17,7 +17,8 @@ from refnn.neon.layers import (GRU, LSTM, Affine, BiLSTM, BiRNN, DeepBiLSTM, Dee
                                RecurrentMean, RecurrentOutput, RecurrentSum, Sequential)
 from refnn.neon.models import Model
 from refnn.neon.optimizers import GradientDescentMomentum
-from refnn.neon.transforms import CrossEntropyMulti, Logistic, Rectlin, Softmax, Tanh
+from refnn.neon.transforms import (CrossEntropyMulti, Explin, Identity, Logistic,
+                                   Normalizer, Rectlin, Softmax, Tanh)
 
 RTOL, ATOL = 2e-3, 2e-4
 CLASSES = {"rnn": Recurrent, "lstm": LSTM, "gru": GRU}
@@ -39,8 +40,9 @@ def split_W(W, G, nin, H):
             W[-1:].reshape(G * H, 1))
 
 
-def neon_cell(kind, x, Wi, Wr, b, h, c, N, reverse=False, act=np.tanh):
-    """neon's equations over x (nin, T*N) -> (hs (H, T*N), last h, last c)."""
+def neon_cell(kind, x, Wi, Wr, b, h, c, N, reverse=False, act=np.tanh, gact=sig):
+    """neon's equations over x (nin, T*N) -> (hs (H, T*N), last h, last c); act is the
+    activation, gact the gate activation."""
     H, T = Wr.shape[1], x.shape[1] // N
     out = np.empty((H, T * N))
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -49,14 +51,14 @@ def neon_cell(kind, x, Wi, Wr, b, h, c, N, reverse=False, act=np.tanh):
             h = act(Wi @ xt + Wr @ h + b)
         elif kind == "lstm":
             a = Wi @ xt + Wr @ h + b
-            i, f, o = sig(a[:H]), sig(a[H:2 * H]), sig(a[2 * H:3 * H])
-            g = np.tanh(a[3 * H:])
+            i, f, o = gact(a[:H]), gact(a[H:2 * H]), gact(a[2 * H:3 * H])
+            g = act(a[3 * H:])
             c = f * c + i * g
-            h = o * np.tanh(c)
+            h = o * act(c)
         else:
             ax = Wi @ xt + b
-            r, z = sig(ax[:H] + Wr[:H] @ h), sig(ax[H:2 * H] + Wr[H:2 * H] @ h)
-            hcan = np.tanh(ax[2 * H:] + Wr[2 * H:] @ (r * h))
+            r, z = gact(ax[:H] + Wr[:H] @ h), gact(ax[H:2 * H] + Wr[H:2 * H] @ h)
+            hcan = act(ax[2 * H:] + Wr[2 * H:] @ (r * h))
             h = (1 - z) * h + z * hcan
         out[:, t * N:(t + 1) * N] = h
     return out, h, c
@@ -114,6 +116,50 @@ def test_unidirectional_matches_neon_equations(nbe, kind, nin, H, T, N):
     x2 = rs.randn(nin, T * N)
     _close(layer.fprop(nbe.array(x2)), neon_cell(kind, x2, *split_W(W, G, nin, H), hT,
                                                  cT, N)[0])
+
+
+def _elu(alpha):
+    return lambda z: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
+
+
+ACTIVATION_CASES = [  # kind, activation, gate_activation, their NumPy forms
+    ("rnn", Logistic(), None, sig, sig),
+    ("rnn", Explin(alpha=0.5), None, _elu(0.5), sig),
+    ("lstm", Rectlin(slope=0.1), Tanh(), lambda z: np.where(z > 0, z, 0.1 * z), np.tanh),
+    ("lstm", Identity(), Logistic(), lambda z: z, sig),
+    ("lstm", Tanh(), Explin(), np.tanh, _elu(1.0)),
+    ("gru", Explin(alpha=0.5), Logistic(), _elu(0.5), sig),
+    ("gru", Rectlin(), None, lambda z: np.maximum(z, 0), sig),
+]
+
+
+@pytest.mark.parametrize("case", ACTIVATION_CASES, ids=lambda c: f"{c[0]}-"
+                         f"{type(c[1]).__name__}-{type(c[2]).__name__}")
+def test_other_activations_match_neon_equations(nbe, case):
+    """activation / gate_activation transforms other than Tanh / Logistic go to the ops'
+    activation parameters: forward and every gradient against the oracle."""
+    kind, act, gact, np_act, np_gact = case
+    nin, H, T, N = 3, 4, 4, 2
+    rs = np.random.RandomState(11)
+    G = NGATES[kind]
+    kwargs = {"activation": act} if kind == "rnn" else {"activation": act,
+                                                         "gate_activation": gact}
+    layer = _layer(CLASSES[kind], (nin, T), H, Gaussian(scale=0.5), name="rec", **kwargs)
+    W = rs.randn(nin + H + 1, G * H) * 0.5
+    layer.W.set(W)
+    x, e, h0 = rs.randn(nin, T * N), rs.randn(H, T * N), rs.randn(H, N) * 0.5
+    zeros = np.zeros((H, N))
+
+    def oracle(x=x, h0=h0, W=W):
+        return neon_cell(kind, x, *split_W(W, G, nin, H), h0, zeros, N, act=np_act,
+                         gact=np_gact)
+
+    _close(layer.fprop(nbe.array(x), init_state=nbe.array(h0)), oracle()[0])
+    layer.bprop(nbe.array(e))
+    loss = lambda: float((oracle()[0] * e).sum())        # noqa: E731
+    _close(layer.dW, numgrad(loss, W))
+    _close(layer.deltas, numgrad(loss, x))
+    _close(layer.get_final_hidden_error(), numgrad(loss, h0))
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
@@ -302,15 +348,22 @@ def test_output_size_zero_names_the_layer(cls):
 
 
 def test_unsupported_activations_name_the_layer():
-    with pytest.raises(ParameterError, match=r"r1 \(Recurrent\): activation must be Tanh "
-                                             r"or Rectlin\(\).*got Logistic"):
-        Recurrent(3, Gaussian(), activation=Logistic(), name="r1")
-    with pytest.raises(ParameterError, match=r"l1 \(LSTM\): gate_activation must be "
+    with pytest.raises(ParameterError, match=r"r1 \(Recurrent\): activation must be a "
+                                             r"transform that maps onto a refnn "
+                                             r"activation.*got Softmax"):
+        Recurrent(3, Gaussian(), activation=Softmax(), name="r1")
+    with pytest.raises(ParameterError, match=r"l1 \(LSTM\): gate_activation must be a "
+                                             r"transform.*got Normalizer"):
+        LSTM(3, Gaussian(), gate_activation=Normalizer(), name="l1")
+    with pytest.raises(ParameterError, match=r"l2 \(LSTM\): activation must be.*"
+                                             r"got Softmax"):
+        LSTM(3, Gaussian(), activation=Softmax(), name="l2")
+    with pytest.raises(ParameterError, match=r"g1 \(GRU\): gate_activation must be "
                                              r"Logistic.*got Tanh"):
-        LSTM(3, Gaussian(), gate_activation=Tanh(), name="l1")
-    with pytest.raises(ParameterError, match=r"g1 \(GRU\): activation must be Tanh.*"
-                                             r"got Rectlin"):
-        GRU(3, Gaussian(), activation=Rectlin(), name="g1")
+        GRU(3, Gaussian(), gate_activation=Tanh(), name="g1")
+    with pytest.raises(ParameterError, match=r"b1 \(BiLSTM\): gate_activation must be a "
+                                             r"transform.*got Softmax"):
+        BiLSTM(3, Gaussian(), gate_activation=Softmax(), name="b1")
     with pytest.raises(ParameterError, match="RecurrentOutput is the base class"):
         RecurrentOutput(name="ro")
     with pytest.raises(ParameterError, match="DeepBiLSTM: depth must be a positive"):

@@ -293,7 +293,7 @@ def test_bad_activation(any_backend):
     be = any_backend
     x, w, u, b = (be.asarray(a) for a in weights("rnn", 3, 2, 2, 3))
     with pytest.raises(ParameterError, match=r"rnn: activation must be one of"):
-        be.op("rnn.forward")(x, w, u, b, activation="sigmoid")
+        be.op("rnn.forward")(x, w, u, b, activation="softmax")
 
 
 def test_bad_upstream_gradient(backend):
@@ -451,3 +451,120 @@ def test_cpu_step_products_blocks_and_remainders(op, avx512):
         assert_backends_agree(name, be, args, params)
     finally:
         kernels.avx512_gemm(before)
+
+
+# ------------------------------------------------------------------ activations
+# (rnn ``activation``, lstm / gru ``gate_activation`` and ``activation``)
+EVERY_ACTIVATION = ["identity", "relu", ("relu", {"threshold": 0.6}),
+                    ("leaky_relu", {"alpha": 0.2}), "elu", ("elu", {"alpha": 0.01}), "abs",
+                    "sigmoid", "tanh", "hard_tanh", ("hard_sigmoid", {"slope": 0.3}),
+                    ("power", {"exponent": 2.0}), "hswish", "gelu", ("gelu", {"form": "erf"})]
+
+
+def _act_id(a):
+    return a if isinstance(a, str) else f"{a[0]}{list(a[1].values())}"
+
+
+def _act_params(op, act, role):
+    """lstm/gru: ``act`` in ``role`` (the gate or the cell activation), the other one
+    non-default too, so the generic kernels always run; rnn: its activation."""
+    if op == "rnn":
+        return {"activation": act}
+    other = "hard_tanh" if role == "gate_activation" else "hard_sigmoid"
+    return {role: act, ("activation" if role == "gate_activation"
+                        else "gate_activation"): other}
+
+
+def _act_case(op, seed):
+    """A short sequence (an unbounded gate activation compounds the state: see
+    refnn/testing/op_inputs/recurrent.py), with both initial states."""
+    x, w, u, b = weights(op, 3, 2, 3, 5, seed=seed, scale=0.6)
+    rng = np.random.default_rng(seed + 1)
+    states = (rng.normal(size=(2, 5)) * 0.5,) * n_states(op)
+    return (x, w, u, b) + states
+
+
+@pytest.mark.parametrize("op, role", [("rnn", "activation"), ("lstm", "gate_activation"),
+                                      ("lstm", "activation"), ("gru", "gate_activation"),
+                                      ("gru", "activation")])
+@pytest.mark.parametrize("act", EVERY_ACTIVATION, ids=_act_id)
+def test_every_activation_fast_paths_match_reference(float64_backend, op, act, role):
+    """Every activation (unbounded gates included), in either role, on the per-element
+    switch kernels: forward and every gradient, float64, reversed."""
+    args = _act_case(op, seed=21)
+    params = {"reverse": True, **_act_params(op, act, role)}
+    assert_matches_reference(float64_backend, op, args, params, dtype=np.float64,
+                             rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("op", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("act", EVERY_ACTIVATION, ids=_act_id)
+def test_every_activation_reference_gradient(op, act):
+    """The reference BPTT with each activation against central differences (values
+    drawn away from every kink: seed chosen, checked below)."""
+    from refnn.testing.op_inputs.recurrent import _clear_of_kinks
+    args = _act_case(op, seed=23)
+    role = "activation" if op == "rnn" else "gate_activation"
+    params = _act_params(op, act, role)
+    assert _clear_of_kinks(op, args, params, margin=1e-4)
+    T, N, H = 3, 2, 5
+    d = np.random.default_rng(24).normal(size=(T, N, H))
+    check_backward(getattr(R, f"{op}_forward"), getattr(R, f"{op}_backward"), list(args),
+                   params, douts=(d, 0.5 * d) if op == "lstm" else (d,), name=op)
+
+
+def test_lstm_activations_one_step_by_hand(any_backend):
+    """gate_activation hard_sigmoid and activation relu, one step:
+    c = f c0 + i g, h = o relu(c) with f, i, o = clip(0.5 a + 0.5, 0, 1), g = relu(a_g)."""
+    x, w, u, b = weights("lstm", 1, 2, 3, 4, seed=31)
+    h0, c0 = np.full((2, 4), 0.5), np.full((2, 4), -0.25)
+    (hs, cs), _ = run(any_backend, "lstm", x, w, u, b, h0, c0,
+                      gate_activation="hard_sigmoid", activation="relu")
+    a = x[0] @ w.T + h0 @ u.T + b
+    hsig = lambda v: np.clip(0.5 * v + 0.5, 0, 1)        # noqa: E731
+    g, f, i, o = np.maximum(a[:, :4], 0), hsig(a[:, 4:8]), hsig(a[:, 8:12]), hsig(a[:, 12:])
+    c = f * c0 + i * g
+    np.testing.assert_allclose(cs[0], c, rtol=tol(any_backend), atol=tol(any_backend))
+    np.testing.assert_allclose(hs[0], o * np.maximum(c, 0), rtol=tol(any_backend),
+                               atol=tol(any_backend))
+
+
+def test_gru_activations_one_step_by_hand(any_backend):
+    """gate_activation tanh, activation identity: z, r = tanh, n = a_n + (r h) u_n^T."""
+    x, w, u, b = weights("gru", 1, 2, 3, 4, seed=32)
+    h0 = np.random.default_rng(33).normal(size=(2, 4))
+    (hs,), _ = run(any_backend, "gru", x, w, u, b, h0, gate_activation="tanh",
+                   activation="identity")
+    a = x[0] @ w.T + b
+    z = np.tanh(a[:, :4] + h0 @ u[:4].T)
+    r = np.tanh(a[:, 4:8] + h0 @ u[4:8].T)
+    n = a[:, 8:] + (r * h0) @ u[8:].T
+    np.testing.assert_allclose(hs[0], (1 - z) * n + z * h0, rtol=tol(any_backend),
+                               atol=tol(any_backend))
+
+
+def test_default_activations_spelled_out_are_the_defaults(any_backend):
+    """('sigmoid', {}) / 'tanh' spelled out take the same (fused) path as the defaults."""
+    args = weights("lstm", 4, 2, 3, 5, seed=34)
+    want, _ = run(any_backend, "lstm", *args)
+    got, _ = run(any_backend, "lstm", *args, gate_activation=("sigmoid", {}),
+                 activation="tanh")
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("op, params, match", [
+    ("lstm", {"gate_activation": "softmax"}, r"lstm: gate_activation must be one of"),
+    ("gru", {"activation": "swish"}, r"gru: activation must be one of"),
+    ("rnn", {"activation": ("relu", {"alpha": 0.1})},
+     r"rnn: activation 'relu' takes the parameters \('threshold',\)"),
+    ("lstm", {"activation": "leaky_relu"},
+     r"lstm: activation 'leaky_relu' needs the parameter\(s\) \['alpha'\]"),
+    ("gru", {"gate_activation": ("power", {})}, r"gru: gate_activation 'power' needs"),
+    ("lstm", {"activation": ("gelu", {"form": "tanh"})}, r"gelu"),
+])
+def test_bad_activation_parameters(any_backend, op, params, match):
+    be = any_backend
+    args = [be.asarray(a) for a in weights(op, 2, 2, 2, 3)]
+    with pytest.raises(ParameterError, match=match):
+        be.op(op + ".forward")(*args, **params)

@@ -25,9 +25,12 @@ since 1 - sigmoid(a) = sigmoid(-a), z' is the op's update gate with the z block 
 W_input, W_recur and b negated (and its gradients negated back). Both reset the previous
 state *before* the recurrent product of the candidate, so nothing else changes.
 
-Activations: the ops fix the cell's nonlinearities, so ``activation`` must be Tanh
-(Recurrent and BiRNN also take Rectlin(), the rnn op's relu) and ``gate_activation``
-Logistic; ``None`` means those defaults. Anything else raises ParameterError.
+Activations: ``activation`` (default Tanh) and ``gate_activation`` (default Logistic)
+are any transform that maps onto a refnn activation -- Identity, Rectlin (relu, or
+leaky_relu with its slope), Explin (elu), Tanh, Logistic -- and become the ops'
+``activation`` / ``gate_activation``; ``None`` means the defaults. GRU's gate_activation
+must be Logistic (its update gate is neon's 1 - z through sigmoid(-a), below).
+Anything else (Softmax, Normalizer, ...) raises ParameterError naming the layer.
 
 State (neon's ``reset_cells``). The final hidden state (and LSTM cell state) of a
 minibatch is kept and is the initial state of the next one, unless ``reset_cells=True``
@@ -45,7 +48,10 @@ import numpy as np
 from refnn.errors import ParameterError, ShapeError
 from refnn.neon.backends.backend import Tensor
 from refnn.neon.layers.layer import Layer, ParameterLayer
-from refnn.neon.transforms.activation import Logistic, Rectlin, Tanh
+from refnn.neon.transforms.activation import Logistic, Tanh
+from refnn.ops.recurrent import CELL_ACTIVATIONS
+
+_MAPPABLE = "Identity, Rectlin, Explin, Tanh, Logistic"
 
 #: per cell: the op's gate blocks in its row order, each as (neon block, sign)
 _BLOCKS = {
@@ -87,24 +93,45 @@ def _positive(layer, what, value):
     return int(value)
 
 
-def _cell_activation(layer, activation, allow_relu):
-    """The op's activation name for neon's ``activation`` transform."""
-    if activation is None or isinstance(activation, Tanh):
+def _op_activation(transform):
+    """The op activation (name, {parameter: value}) of a neon transform that maps onto one
+    of refnn.ops.recurrent.CELL_ACTIVATIONS (Identity, Rectlin, Explin, Tanh, Logistic),
+    or None."""
+    op = getattr(transform, "OP", None)
+    if isinstance(op, str) and op in CELL_ACTIVATIONS:
+        return op, dict(transform.op_params())
+    return None
+
+
+def _cell_activation(layer, activation):
+    """The op's ``activation`` for neon's ``activation`` transform (None: Tanh)."""
+    if activation is None:
         return "tanh"
-    if allow_relu and isinstance(activation, Rectlin) and activation.slope == 0:
-        return "relu"
-    allowed = "Tanh or Rectlin()" if allow_relu else "Tanh"
-    raise ParameterError(f"{layer.name} ({type(layer).__name__}): activation must be "
-                         f"{allowed} (the nonlinearity of refnn's op), got "
-                         f"{type(activation).__name__}")
+    spec = _op_activation(activation)
+    if spec is None:
+        raise ParameterError(f"{layer.name} ({type(layer).__name__}): activation must be "
+                             f"a transform that maps onto a refnn activation ({_MAPPABLE}), "
+                             f"got {type(activation).__name__}")
+    return spec
 
 
 def _gate_activation(layer, gate_activation):
-    if gate_activation is None or isinstance(gate_activation, Logistic):
-        return
-    raise ParameterError(f"{layer.name} ({type(layer).__name__}): gate_activation must "
-                         f"be Logistic (the op's sigmoid gates), got "
-                         f"{type(gate_activation).__name__}")
+    """The op's ``gate_activation`` for neon's (None: Logistic). GRU takes Logistic only:
+    the op's update gate is neon's 1 - z, computed as sigmoid(-a) (module docstring),
+    which holds for no other transform."""
+    if gate_activation is None:
+        return "sigmoid"
+    spec = _op_activation(gate_activation)
+    if layer.CELL == "gru" and (spec is None or spec[0] != "sigmoid"):
+        raise ParameterError(f"{layer.name} ({type(layer).__name__}): gate_activation must "
+                             f"be Logistic (neon's update gate 1 - z is the op's gate "
+                             f"through 1 - sigmoid(a) = sigmoid(-a)), got "
+                             f"{type(gate_activation).__name__}")
+    if spec is None:
+        raise ParameterError(f"{layer.name} ({type(layer).__name__}): gate_activation must "
+                             f"be a transform that maps onto a refnn activation "
+                             f"({_MAPPABLE}), got {type(gate_activation).__name__}")
+    return spec
 
 
 def _check_sequence(layer, inputs, nin, nsteps):
@@ -182,7 +209,8 @@ def _views(W, G, nout, nin, input_rows, recur_rows, bias_row):
             W[bias_row:bias_row + 1].reshape((g_nout, 1)))
 
 
-def _forward(layer, kind, x, Wi, Wr, b, h0, c0, reverse, activation="tanh"):
+def _forward(layer, kind, x, Wi, Wr, b, h0, c0, reverse, activation="tanh",
+             gate_activation="sigmoid"):
     """Run the cell's op on x (T, N, nin) with neon-order weight Tensors; returns
     (hs, cs or None, saved)."""
     be, H = layer.be, Wr.shape[1]
@@ -190,9 +218,13 @@ def _forward(layer, kind, x, Wi, Wr, b, h0, c0, reverse, activation="tanh"):
     w, u = _to_op(be, Wi, blocks, H), _to_op(be, Wr, blocks, H)
     bb = be._reshape(_to_op(be, b, blocks, H), (b.shape[0],))
     if kind == "lstm":
-        (hs, cs), saved = be.rb.op("lstm.forward")(x, w, u, bb, h0, c0, reverse=reverse)
+        (hs, cs), saved = be.rb.op("lstm.forward")(x, w, u, bb, h0, c0, reverse=reverse,
+                                                   gate_activation=gate_activation,
+                                                   activation=activation)
         return hs, cs, saved
-    params = {"activation": activation} if kind == "rnn" else {}
+    params = {"activation": activation}
+    if kind == "gru":
+        params["gate_activation"] = gate_activation
     hs, saved = be.rb.op(f"{kind}.forward")(x, w, u, bb, h0, reverse=reverse, **params)
     return hs, None, saved
 
@@ -226,9 +258,10 @@ class _RecurrentBase(ParameterLayer):
         self.output_size = self.h_nout = self.nout
         self.ngates = _NGATES[self.CELL]
         self.activation = activation if activation is not None else Tanh()
-        self._act = _cell_activation(self, activation, allow_relu=self.CELL == "rnn")
+        self._act = _cell_activation(self, activation)
+        self._gact = "sigmoid"
         if self.CELL != "rnn":
-            _gate_activation(self, gate_activation)
+            self._gact = _gate_activation(self, gate_activation)
             self.gate_activation = gate_activation if gate_activation is not None \
                 else Logistic()
         self.init_inner = init_inner
@@ -271,7 +304,8 @@ class Recurrent(_RecurrentBase):
     """Basic recurrent layer, h_t = act(W_input x_t + W_recur h_{t-1} + b) (refnn ``rnn``).
 
     output_size: hidden units; init fills W_input (and W_recur unless init_inner is
-    given); activation Tanh (default) or Rectlin(); reset_cells=False keeps the final
+    given); activation: Tanh (default) or another transform that maps onto a refnn
+    activation (module docstring), e.g. Rectlin(); reset_cells=False keeps the final
     state for the next minibatch. Input (nin, nsteps * N), output (output_size,
     nsteps * N), time-major column blocks.
     """
@@ -327,7 +361,7 @@ class Recurrent(_RecurrentBase):
         self.inputs = inputs
         x = _seq_in(be, inputs, self.nsteps, N)
         hs, cs, self._saved = _forward(self, self.CELL, x, self.W_input, self.W_recur,
-                                       self.b, h0, c0, False, self._act)
+                                       self.b, h0, c0, False, self._act, self._gact)
         self.h_last = _step_out(be, hs, self.nsteps - 1)
         if cs is not None:
             self.c_last = _step_out(be, cs, self.nsteps - 1)
@@ -362,7 +396,8 @@ class LSTM(Recurrent):
         c_t = f * c_{t-1} + i * g,   h_t = o * activation(c_t)
 
     W's gate blocks are in neon's order i, f, o, g and are permuted into the op's
-    g, f, i, o at the op edge. activation Tanh, gate_activation Logistic (the defaults).
+    g, f, i, o at the op edge. activation (default Tanh) and gate_activation (default
+    Logistic): any mappable transform (module docstring).
     """
 
     OPS = ("lstm",)
@@ -388,7 +423,8 @@ class GRU(Recurrent):
         h_t = (1 - z) * h_{t-1} + z * hcan
 
     The op's update gate is 1 - z: the z block is negated at the op edge (see the module
-    docstring). activation Tanh, gate_activation Logistic (the defaults).
+    docstring). activation: any mappable transform (default Tanh); gate_activation:
+    Logistic (the default) only.
     """
 
     OPS = ("gru",)
@@ -474,11 +510,13 @@ class BiRNN(_RecurrentBase):
         hs_f, cs_f, self._saved_f = _forward(
             self, self.CELL, xf, self.W_input_f, self.W_recur_f, self.b_f,
             self._state_in(st.get("h_f"), N),
-            self._state_in(st.get("c_f"), N) if lstm else None, False, self._act)
+            self._state_in(st.get("c_f"), N) if lstm else None, False, self._act,
+            self._gact)
         hs_b, cs_b, self._saved_b = _forward(
             self, self.CELL, xb, self.W_input_b, self.W_recur_b, self.b_b,
             self._state_in(st.get("h_b"), N),
-            self._state_in(st.get("c_b"), N) if lstm else None, True, self._act)
+            self._state_in(st.get("c_b"), N) if lstm else None, True, self._act,
+            self._gact)
         st["h_f"], st["h_b"] = _step_out(be, hs_f, T - 1), _step_out(be, hs_b, 0)
         if lstm:
             st["c_f"], st["c_b"] = _step_out(be, cs_f, T - 1), _step_out(be, cs_b, 0)

@@ -20,9 +20,9 @@ refnn.ops.recurrent.CELL_ACTIVATIONS, some with non-default parameters). Gates t
 the bounded ones only and so do long sequences: an unbounded gate such as
 z = identity(a) compounds the state (x200 in 4 steps), and the float64 numerical
 gradient of the small entries next to 1e4 ones is then off by more than rtol 1e-5.
-(The unbounded gate activations are checked by tests/ops/test_recurrent.py.) With a kinked activation (relu, leaky relu, elu, abs, hard
-tanh/sigmoid, hswish) the arrays come from a seed and the example is kept only when every
-pre-activation of a kinked activation is at least 1e-4 from its kinks (100x the
+(The unbounded gate activations are checked by tests/ops/test_recurrent.py.) With a
+kinked activation (relu, leaky relu, elu, abs, hard tanh/sigmoid, hswish) the arrays
+come from a seed and the example is kept only when every pre-activation of a kinked activation is at least 1e-4 from its kinks (100x the
 numerical gradient's step; also far beyond float32 rounding, so no path takes the
 other branch).
 
