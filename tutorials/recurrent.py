@@ -151,7 +151,7 @@ def step4_gradcheck(rng, x):
     # (dh_next stays 0). Each step then only sees its own output -- check_backward
     # notices, because the numerical gradient knows h_t depends on all earlier inputs.
     def truncated_backward(dhs, saved):
-        xs, w, u, h0_, hs, activation, reverse = saved
+        xs, w, u, h0_, hs = saved[:5]           # the reference's saved tuple starts so
         dx, dw, du, db = (np.zeros_like(a) for a in (xs, w, u, u[:, 0]))
         hprev = np.concatenate([np.zeros_like(hs[:1]), hs[:-1]])
         for t in range(len(xs)):
