@@ -21,12 +21,11 @@ only), Depth*Channels are the channels, as the spec's input description says.
 import numpy as np
 
 from refnn.errors import ParameterError, ShapeError
-from refnn.neoml.Dnn._conv import Conv, _filter_count, _size_pair
-from refnn.neoml.Dnn._layer import Layer
+from refnn.neoml.Dnn._conv import _ImageFilterLayer
 from refnn.ops.channelwise import channelwise_geometry
 
 
-class ChannelwiseConv(Layer):
+class ChannelwiseConv(_ImageFilterLayer):
     """The channelwise convolution layer (``ChannelwiseConv(input_layers, filter_count,
     filter_size=(3, 3), stride_size=(1, 1), padding_size=(0, 0), is_zero_free_term=False,
     name=None)``): each channel of the input is convolved with its own channel of the
@@ -40,76 +39,13 @@ class ChannelwiseConv(Layer):
     """
 
     OPS = ("channelwise_conv2d", "bias")
-    N_INPUTS = (1, None)
-    N_OUTPUTS = None
 
     def __init__(self, input_layers, filter_count, filter_size=(3, 3), stride_size=(1, 1),
                  padding_size=(0, 0), is_zero_free_term=False, name=None):
-        where = f"ChannelwiseConv {name!r}"
-        self._filter_count = _filter_count(where, filter_count)
-        self._filter_size = _size_pair(where, "filter_size", filter_size, 1)
-        self._stride_size = _size_pair(where, "stride_size", stride_size, 1)
-        self._padding_size = _size_pair(where, "padding_size", padding_size, 0)
-        self._zero_free_term = bool(is_zero_free_term)
-        self._saved = []
-        super().__init__(input_layers, name)
+        super().__init__(input_layers, filter_count, filter_size, stride_size, padding_size,
+                         1, is_zero_free_term, name)
 
     # --------------------------------------------------------------- properties
-    @property
-    def filter_count(self):
-        """The number of channels in the filter (= the inputs' Depth*Channels)."""
-        return self._filter_count
-
-    @filter_count.setter
-    def filter_count(self, value):
-        self._filter_count = _filter_count(self._where(), value)
-        self._drop_params()
-
-    @property
-    def filter_size(self):
-        """The filter size (height, width)."""
-        return self._filter_size
-
-    @filter_size.setter
-    def filter_size(self, value):
-        self._filter_size = _size_pair(self._where(), "filter_size", value, 1)
-        self._drop_params()
-
-    @property
-    def stride_size(self):
-        """The convolution stride (vertical, horizontal)."""
-        return self._stride_size
-
-    @stride_size.setter
-    def stride_size(self, value):
-        self._stride_size = _size_pair(self._where(), "stride_size", value, 1)
-
-    @property
-    def padding_size(self):
-        """The zero padding on each side (vertical, horizontal)."""
-        return self._padding_size
-
-    @padding_size.setter
-    def padding_size(self, value):
-        self._padding_size = _size_pair(self._where(), "padding_size", value, 0)
-
-    @property
-    def zero_free_term(self):
-        """True: the free term is zero and not trained."""
-        return self._zero_free_term
-
-    @zero_free_term.setter
-    def zero_free_term(self, value):
-        self._zero_free_term = bool(value)
-
-    def apply_batch_normalization(self, layer):
-        """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
-        layer) into the filter and free term: channel c's filter scaled by
-        final_gamma[c], b' = final_gamma b + final_beta. Delete the batch norm
-        afterwards, as in NeoML."""
-        from refnn.neoml.Dnn._normalization import fold_batch_norm
-        fold_batch_norm(self, layer, "filter", self._filter_count)
-
     @property
     def filter(self):
         """A copy of the filter as a blob (1, 1, 1, kh, kw, 1, C); None before the first
@@ -141,30 +77,6 @@ class ChannelwiseConv(Layer):
         w = np.ascontiguousarray(host.reshape(kh * kw, C).T).reshape(C, 1, kh, kw)
         self._params["filter"] = be.asarray(w, dtype=np.float32)
         self._grads.pop("filter", None)
-
-    @property
-    def free_term(self):
-        """A copy of the free term as a blob (C, 1, 1, 1, 1, 1, 1); None before the first
-        run unless set."""
-        return self._free_term_blob(self._filter_count)
-
-    @free_term.setter
-    def free_term(self, blob):
-        self._set_free_term(blob, self._filter_count)
-
-    # Conv's (and FullyConnected's) helpers, borrowed rather than repeated
-    _engine_backend = Conv._engine_backend
-    _host_float = Conv._host_float
-    _blob_of = Conv._blob_of
-    _free_term_blob = Conv._free_term_blob
-    _set_free_term = Conv._set_free_term
-    _accumulate = Conv._accumulate
-    _swap = Conv._swap
-    _drop_params = Conv._drop_params
-
-    @property
-    def _trainable(self):
-        return self._learning_enabled
 
     # ------------------------------------------------------------------ passes
     def _init_params(self, be):

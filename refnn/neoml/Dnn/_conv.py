@@ -14,6 +14,11 @@ Conv3D (``conv3d``) and, in _transposed_conv.py, TransposedConv / TransposedConv
 (``conv_transpose2d`` / ``conv_transpose3d``) share ``_ConvLayer``: a 3-D image blob is
 (BL, BW, LS, H, W, D, C), channels last, and goes to the op as (N, C, H, W, D) -- the
 op's three spatial axes are NeoML's (height, width, depth), in that order.
+
+What the filter layers share lives in two bases here: ``_FilterLayer`` (filter_count,
+the free term, FullyConnected's parameter helpers; also TimeConv's) and
+``_ImageFilterLayer`` (the size tuples, zero_free_term, batch-norm folding; also
+ChannelwiseConv's).
 """
 import numpy as np
 
@@ -23,16 +28,16 @@ from refnn.neoml.Dnn._layer import Layer
 from refnn.ops.conv import conv2d_geometry, conv_geometry, conv_transpose_geometry
 
 
-def _size_pair(where, what, v, minimum):
-    """(int, int) from an int pair (NeoML's tuples), each >= minimum."""
+def _size_tuple(where, what, v, n, minimum):
+    """A tuple of n ints (NeoML's tuples; an int is repeated), each >= minimum."""
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        v = (v, v)
-    if not isinstance(v, (tuple, list)) or len(v) != 2 or any(
+        v = (v,) * n
+    if not isinstance(v, (tuple, list)) or len(v) != n or any(
             isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in v):
-        raise ParameterError(f"{where}: {what} must be a tuple of two ints, got {v!r}")
+        raise ParameterError(f"{where}: {what} must be a tuple of {n} ints, got {v!r}")
     if min(v) < minimum:
         raise ParameterError(f"{where}: {what} must be >= {minimum}, got {tuple(v)!r}")
-    return int(v[0]), int(v[1])
+    return tuple(int(a) for a in v)
 
 
 def _filter_count(where, v):
@@ -52,7 +57,124 @@ def _swap_last(be, is_host, a):
     return out
 
 
-class Conv(Layer):
+class _FilterLayer(Layer):
+    """What every filter layer here shares (Conv, ChannelwiseConv, TimeConv and
+    ``_ConvLayer``'s Conv3D / TransposedConv / TransposedConv3D): one output per input,
+    ``filter_count`` (a new count drops the filters), the (F,) free term shown as an
+    (F, 1, 1, 1, 1, 1, 1) blob, and FullyConnected's parameter helpers."""
+
+    N_INPUTS = (1, None)
+    N_OUTPUTS = None
+
+    @property
+    def filter_count(self):
+        """The number of filters (ChannelwiseConv: the filter's channels, = the inputs'
+        Depth*Channels)."""
+        return self._filter_count
+
+    @filter_count.setter
+    def filter_count(self, value):
+        self._filter_count = _filter_count(self._where(), value)
+        self._drop_params()
+
+    @property
+    def free_term(self):
+        """A copy of the free term as a blob (F, 1, 1, 1, 1, 1, 1); None before the first
+        run unless set."""
+        return self._free_term_blob(self._filter_count)
+
+    @free_term.setter
+    def free_term(self, blob):
+        self._set_free_term(blob, self._filter_count)
+
+    def _drop_params(self):
+        """A new filter geometry: the old filters no longer fit."""
+        for name in ("filter", "free_term"):
+            self._params.pop(name, None)
+            self._grads.pop(name, None)
+
+    _engine_backend = FullyConnected._engine_backend
+    _host_float = FullyConnected._host_float
+    _blob_of = FullyConnected._blob_of
+    _free_term_blob = FullyConnected._free_term_blob
+    _set_free_term = FullyConnected._set_free_term
+    _accumulate = FullyConnected._accumulate
+
+    def _swap(self, a):
+        engine = self._dnn.math_engine
+        return _swap_last(engine.backend, engine.is_host, a)
+
+    @property
+    def _trainable(self):
+        return self._learning_enabled
+
+
+class _ImageFilterLayer(_FilterLayer):
+    """A filter layer over ND-D images (Conv, ChannelwiseConv, ``_ConvLayer``): the
+    filter_size / stride_size / padding_size tuples (an int is repeated), checked as
+    NeoML's, the is_zero_free_term flag and folding a batch norm into the filters.
+    Subclasses set ND (2 or 3) and TRANSPOSED (the op's filter is (C_in, F, ...))."""
+
+    ND, TRANSPOSED = 2, False
+
+    def __init__(self, input_layers, filter_count, filter_size, stride_size, padding_size,
+                 dilation_size, is_zero_free_term, name):
+        where = f"{type(self).__name__} {name!r}"
+        n = self.ND
+        self._filter_count = _filter_count(where, filter_count)
+        self._filter_size = _size_tuple(where, "filter_size", filter_size, n, 1)
+        self._stride_size = _size_tuple(where, "stride_size", stride_size, n, 1)
+        self._padding_size = _size_tuple(where, "padding_size", padding_size, n, 0)
+        self._dilation_size = _size_tuple(where, "dilation_size", dilation_size, n, 1)
+        self._zero_free_term = bool(is_zero_free_term)
+        self._saved = []
+        super().__init__(input_layers, name)
+
+    def _sizes(self, what, value, minimum):
+        return _size_tuple(self._where(), what, value, self.ND, minimum)
+
+    @property
+    def filter_size(self):
+        """The filter size ((height, width) or (height, width, depth))."""
+        return self._filter_size
+
+    @filter_size.setter
+    def filter_size(self, value):
+        self._filter_size = self._sizes("filter_size", value, 1)
+        self._drop_params()
+
+    @property
+    def stride_size(self):
+        """The convolution stride (vertical, horizontal[, depth])."""
+        return self._stride_size
+
+    @stride_size.setter
+    def stride_size(self, value):
+        self._stride_size = self._sizes("stride_size", value, 1)
+
+    @property
+    def padding_size(self):
+        """The zero padding on each side (vertical, horizontal[, depth])."""
+        return self._padding_size
+
+    @padding_size.setter
+    def padding_size(self, value):
+        self._padding_size = self._sizes("padding_size", value, 0)
+
+    zero_free_term = FullyConnected.zero_free_term
+
+    def apply_batch_normalization(self, layer):
+        """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
+        layer) into the filters and free term: output channel f's filter (ChannelwiseConv:
+        channel f's) scaled by final_gamma[f], b' = final_gamma b + final_beta (a
+        transposed filter folds along its F axis). Delete the batch norm afterwards, as
+        in NeoML."""
+        from refnn.neoml.Dnn._normalization import fold_batch_norm
+        fold_batch_norm(self, layer, "filter", self._filter_count,
+                        axis=1 if self.TRANSPOSED else 0)
+
+
+class Conv(_ImageFilterLayer):
     """The convolution layer (``Conv(input_layers, filter_count=1, filter_size=(3, 3),
     stride_size=(1, 1), padding_size=(0, 0), dilation_size=(1, 1),
     is_zero_free_term=True, name=None)``): one output per input, shared filters.
@@ -65,62 +187,14 @@ class Conv(Layer):
     """
 
     OPS = ("conv2d", "bias")
-    N_INPUTS = (1, None)
-    N_OUTPUTS = None
 
     def __init__(self, input_layers, filter_count=1, filter_size=(3, 3), stride_size=(1, 1),
                  padding_size=(0, 0), dilation_size=(1, 1), is_zero_free_term=True,
                  name=None):
-        where = f"Conv {name!r}"
-        self._filter_count = _filter_count(where, filter_count)
-        self._filter_size = _size_pair(where, "filter_size", filter_size, 1)
-        self._stride_size = _size_pair(where, "stride_size", stride_size, 1)
-        self._padding_size = _size_pair(where, "padding_size", padding_size, 0)
-        self._dilation_size = _size_pair(where, "dilation_size", dilation_size, 1)
-        self._zero_free_term = bool(is_zero_free_term)
-        self._channels = None         # C of the input images (D*C of the blob)
-        self._saved = []
-        super().__init__(input_layers, name)
+        super().__init__(input_layers, filter_count, filter_size, stride_size, padding_size,
+                         dilation_size, is_zero_free_term, name)
 
     # --------------------------------------------------------------- properties
-    @property
-    def filter_count(self):
-        """The number of filters."""
-        return self._filter_count
-
-    @filter_count.setter
-    def filter_count(self, value):
-        self._filter_count = _filter_count(self._where(), value)
-        self._drop_params()
-
-    @property
-    def filter_size(self):
-        """The filter size (height, width)."""
-        return self._filter_size
-
-    @filter_size.setter
-    def filter_size(self, value):
-        self._filter_size = _size_pair(self._where(), "filter_size", value, 1)
-        self._drop_params()
-
-    @property
-    def stride_size(self):
-        """The convolution stride (vertical, horizontal)."""
-        return self._stride_size
-
-    @stride_size.setter
-    def stride_size(self, value):
-        self._stride_size = _size_pair(self._where(), "stride_size", value, 1)
-
-    @property
-    def padding_size(self):
-        """The zero padding on each side (vertical, horizontal)."""
-        return self._padding_size
-
-    @padding_size.setter
-    def padding_size(self, value):
-        self._padding_size = _size_pair(self._where(), "padding_size", value, 0)
-
     @property
     def dilation_size(self):
         """The dilation (vertical, horizontal); (1, 1) is no dilation."""
@@ -128,22 +202,7 @@ class Conv(Layer):
 
     @dilation_size.setter
     def dilation_size(self, value):
-        self._dilation_size = _size_pair(self._where(), "dilation_size", value, 1)
-
-    @property
-    def zero_free_term(self):
-        """True: the free term is zero and not trained."""
-        return self._zero_free_term
-
-    @zero_free_term.setter
-    def zero_free_term(self, value):
-        self._zero_free_term = bool(value)
-
-    def _drop_params(self):
-        """A new filter geometry: the old filters no longer fit."""
-        for name in ("filter", "free_term"):
-            self._params.pop(name, None)
-            self._grads.pop(name, None)
+        self._dilation_size = self._sizes("dilation_size", value, 1)
 
     @property
     def filter(self):
@@ -170,30 +229,8 @@ class Conv(Layer):
                              f"{kw}, 1, C), got blob shape {s}")
         C = s[5] * s[6]
         w = np.ascontiguousarray(host.reshape(F, kh, kw, C).transpose(0, 3, 1, 2))
-        self._channels = C
         self._params["filter"] = be.asarray(w, dtype=np.float32)
         self._grads.pop("filter", None)
-
-    @property
-    def free_term(self):
-        """A copy of the free term as a blob (F, 1, 1, 1, 1, 1, 1); None before the first
-        run unless set."""
-        return self._free_term_blob(self._filter_count)
-
-    @free_term.setter
-    def free_term(self, blob):
-        self._set_free_term(blob, self._filter_count)
-
-    _engine_backend = FullyConnected._engine_backend
-    _host_float = FullyConnected._host_float
-    _blob_of = FullyConnected._blob_of
-    _free_term_blob = FullyConnected._free_term_blob
-    _set_free_term = FullyConnected._set_free_term
-    _accumulate = FullyConnected._accumulate
-
-    def _swap(self, a):
-        engine = self._dnn.math_engine
-        return _swap_last(engine.backend, engine.is_host, a)
 
     def _needs_grad(self, name, memo):
         """Whether the network's backward pass wants the gradient of layer ``name``'s
@@ -205,17 +242,6 @@ class Conv(Layer):
                                                   for src, _ in layer._links)
         return memo[name]
 
-    def apply_batch_normalization(self, layer):
-        """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
-        layer) into the filters and free term: filter f scaled by final_gamma[f],
-        b' = final_gamma b + final_beta. Delete the batch norm afterwards, as in NeoML."""
-        from refnn.neoml.Dnn._normalization import fold_batch_norm
-        fold_batch_norm(self, layer, "filter", self._filter_count)
-
-    @property
-    def _trainable(self):
-        return self._learning_enabled
-
     # ------------------------------------------------------------------ passes
     def _init_params(self, be, x):
         C = int(x.shape[5] * x.shape[6])
@@ -224,7 +250,6 @@ class Conv(Layer):
             fan_in = C * kh * kw
             w = self._dnn.initializer._draw((F, C, kh, kw), fan_in)
             self._params["filter"] = be.asarray(w.astype(np.float32), dtype=np.float32)
-            self._channels = C
         if not self._zero_free_term and "free_term" not in self._params:
             self._params["free_term"] = be.zeros((F,), dtype=np.float32)
 
@@ -287,19 +312,7 @@ class Conv(Layer):
 
 
 # ------------------------------------------------------------ Conv3D and the transposes
-def _size_tuple(where, what, v, n, minimum):
-    """A tuple of n ints (NeoML's tuples; an int is repeated), each >= minimum."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        v = (v,) * n
-    if not isinstance(v, (tuple, list)) or len(v) != n or any(
-            isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in v):
-        raise ParameterError(f"{where}: {what} must be a tuple of {n} ints, got {v!r}")
-    if min(v) < minimum:
-        raise ParameterError(f"{where}: {what} must be >= {minimum}, got {tuple(v)!r}")
-    return tuple(int(a) for a in v)
-
-
-class _ConvLayer(Layer):
+class _ConvLayer(_ImageFilterLayer):
     """Shared body of Conv3D, TransposedConv and TransposedConv3D.
 
     Subclasses set ND (2 or 3 spatial axes), OP (the refnn op) and TRANSPOSED. The op's
@@ -308,92 +321,7 @@ class _ConvLayer(Layer):
     filter blob is (1, A, 1, kh, kw, kd, B) either way (kd = 1 in 2-D).
     """
 
-    N_INPUTS = (1, None)
-    N_OUTPUTS = None
     ND, OP, TRANSPOSED, HAS_DILATION = 3, "conv3d", False, False
-
-    def __init__(self, input_layers, filter_count, filter_size, stride_size, padding_size,
-                 dilation_size, is_zero_free_term, name):
-        where = f"{type(self).__name__} {name!r}"
-        n = self.ND
-        self._filter_count = _filter_count(where, filter_count)
-        self._filter_size = _size_tuple(where, "filter_size", filter_size, n, 1)
-        self._stride_size = _size_tuple(where, "stride_size", stride_size, n, 1)
-        self._padding_size = _size_tuple(where, "padding_size", padding_size, n, 0)
-        self._dilation_size = _size_tuple(where, "dilation_size", dilation_size, n, 1)
-        self._zero_free_term = bool(is_zero_free_term)
-        self._saved = []
-        super().__init__(input_layers, name)
-
-    # --------------------------------------------------------------- properties
-    @property
-    def filter_count(self):
-        """The number of filters (the output channels)."""
-        return self._filter_count
-
-    @filter_count.setter
-    def filter_count(self, value):
-        self._filter_count = _filter_count(self._where(), value)
-        self._drop_params()
-
-    @property
-    def filter_size(self):
-        """The filter size ((height, width) or (height, width, depth))."""
-        return self._filter_size
-
-    @filter_size.setter
-    def filter_size(self, value):
-        self._filter_size = _size_tuple(self._where(), "filter_size", value, self.ND, 1)
-        self._drop_params()
-
-    @property
-    def stride_size(self):
-        """The convolution stride (vertical, horizontal[, depth])."""
-        return self._stride_size
-
-    @stride_size.setter
-    def stride_size(self, value):
-        self._stride_size = _size_tuple(self._where(), "stride_size", value, self.ND, 1)
-
-    @property
-    def padding_size(self):
-        """The zero padding on each side (vertical, horizontal[, depth])."""
-        return self._padding_size
-
-    @padding_size.setter
-    def padding_size(self, value):
-        self._padding_size = _size_tuple(self._where(), "padding_size", value, self.ND, 0)
-
-    @property
-    def zero_free_term(self):
-        """True: the free term is zero and not trained."""
-        return self._zero_free_term
-
-    @zero_free_term.setter
-    def zero_free_term(self, value):
-        self._zero_free_term = bool(value)
-
-    _drop_params = Conv._drop_params
-    _engine_backend = FullyConnected._engine_backend
-    _host_float = FullyConnected._host_float
-    _blob_of = FullyConnected._blob_of
-    _free_term_blob = FullyConnected._free_term_blob
-    _set_free_term = FullyConnected._set_free_term
-    _accumulate = FullyConnected._accumulate
-    _swap = Conv._swap
-
-    @property
-    def _trainable(self):
-        return self._learning_enabled
-
-    def apply_batch_normalization(self, layer):
-        """Fold the trained channel-based BatchNormalization ``layer`` (fed by this
-        layer) into the filters and free term: output channel f's filter scaled by
-        final_gamma[f], b' = final_gamma b + final_beta. Delete the batch norm
-        afterwards, as in NeoML."""
-        from refnn.neoml.Dnn._normalization import fold_batch_norm
-        fold_batch_norm(self, layer, "filter", self._filter_count,
-                        axis=1 if self.TRANSPOSED else 0)
 
     def _kernel3(self):
         """The filter size padded to (kh, kw, kd) for the blob shape."""
@@ -431,16 +359,6 @@ class _ConvLayer(Layer):
         w = w.reshape((A, B) + self._filter_size)
         self._params["filter"] = be.asarray(w, dtype=np.float32)
         self._grads.pop("filter", None)
-
-    @property
-    def free_term(self):
-        """A copy of the free term as a blob (F, 1, 1, 1, 1, 1, 1); None before the first
-        run unless set."""
-        return self._free_term_blob(self._filter_count)
-
-    @free_term.setter
-    def free_term(self, blob):
-        self._set_free_term(blob, self._filter_count)
 
     # ------------------------------------------------------------------ passes
     def _image(self, x):

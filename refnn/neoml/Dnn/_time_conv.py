@@ -23,8 +23,7 @@ ListSize as the spec says (the C++ Reshape leaves it at 1).
 import numpy as np
 
 from refnn.errors import ParameterError, ShapeError
-from refnn.neoml.Dnn._conv import Conv, _filter_count
-from refnn.neoml.Dnn._layer import Layer
+from refnn.neoml.Dnn._conv import _FilterLayer, _filter_count
 from refnn.ops.channelwise import time_conv_geometry
 
 
@@ -37,7 +36,7 @@ def _int_param(where, what, v, minimum):
     return int(v)
 
 
-class TimeConv(Layer):
+class TimeConv(_FilterLayer):
     """The time convolution layer (``TimeConv(input_layers, filter_count, filter_size,
     padding_front=0, padding_back=0, dilation=1, stride=1, name=None)``): one output per
     input, shared filters, a 1-D convolution over BatchLength (the sequence steps) with
@@ -66,16 +65,6 @@ class TimeConv(Layer):
         super().__init__(input_layers, name)
 
     # --------------------------------------------------------------- properties
-    @property
-    def filter_count(self):
-        """The number of filters."""
-        return self._filter_count
-
-    @filter_count.setter
-    def filter_count(self, value):
-        self._filter_count = _filter_count(self._where(), value)
-        self._drop_params()
-
     @property
     def filter_size(self):
         """The filter size (steps)."""
@@ -148,29 +137,6 @@ class TimeConv(Layer):
         w = np.ascontiguousarray(host.reshape(F, K, s[6]))
         self._params["filter"] = be.asarray(w, dtype=np.float32)
         self._grads.pop("filter", None)
-
-    @property
-    def free_term(self):
-        """A copy of the free term as a blob (F, 1, 1, 1, 1, 1, 1); None before the first
-        run unless set."""
-        return self._free_term_blob(self._filter_count)
-
-    @free_term.setter
-    def free_term(self, blob):
-        self._set_free_term(blob, self._filter_count)
-
-    # Conv's (and FullyConnected's) helpers, borrowed rather than repeated
-    _engine_backend = Conv._engine_backend
-    _host_float = Conv._host_float
-    _blob_of = Conv._blob_of
-    _free_term_blob = Conv._free_term_blob
-    _set_free_term = Conv._set_free_term
-    _accumulate = Conv._accumulate
-    _drop_params = Conv._drop_params
-
-    @property
-    def _trainable(self):
-        return self._learning_enabled
 
     # ------------------------------------------------------------------ passes
     def _init_params(self, be, x):

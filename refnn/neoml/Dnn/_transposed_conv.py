@@ -12,7 +12,7 @@ edge. Output size per axis: s (size - 1) + d (k - 1) + 1 - 2 p (NeoML has no
 output_padding). The initializer's fan-in is the filter blob's object size,
 kh*kw*kd*F, as in NeoML.
 """
-from refnn.neoml.Dnn._conv import _ConvLayer, _size_tuple
+from refnn.neoml.Dnn._conv import Conv, _ConvLayer
 
 
 class TransposedConv(_ConvLayer):
@@ -31,14 +31,7 @@ class TransposedConv(_ConvLayer):
         super().__init__(input_layers, filter_count, filter_size, stride_size, padding_size,
                          dilation_size, is_zero_free_term, name)
 
-    @property
-    def dilation_size(self):
-        """The dilation (vertical, horizontal); (1, 1) is no dilation."""
-        return self._dilation_size
-
-    @dilation_size.setter
-    def dilation_size(self, value):
-        self._dilation_size = _size_tuple(self._where(), "dilation_size", value, 2, 1)
+    dilation_size = Conv.dilation_size
 
 
 class TransposedConv3D(_ConvLayer):
