@@ -40,27 +40,22 @@ def _hw(where, what, value, keys, default):
     return int(value[0]), int(value[1])
 
 
-class Convolution(ParameterLayer):
-    """Convolutional layer: K filters of R x S over (C, H, W) samples -> (K, P, Q).
+class _ConvBase(ParameterLayer):
+    """What Convolution and Deconvolution share: the arguments, the W (C*R*S, K) <->
+    op filters (K, C, R, S) edge and fprop/bprop on the op named ``OPS[0]``.
+    Subclasses set ``_FSHAPE`` (fshape's letters) and ``_geometry`` (in_shape ->
+    out_shape and the op filters' shape)."""
 
-    ``fshape`` = (R, S, K); ``strides``, ``padding``, ``dilation``: an int or a dict
-    ({'str_h', 'str_w'}, {'pad_h', 'pad_w'}, {'dil_h', 'dil_w'}); defaults 1, 0, 1.
-    P = (H + 2 pad_h - dil_h (R - 1) - 1) // str_h + 1, likewise Q. Runs refnn's
-    ``conv2d`` op; as the first layer of a model (``need_dx`` False) it asks the op for
-    dW only.
-    """
-
-    OPS = ("conv2d",)
     TAKES_NC = True
+    _FSHAPE = "(R, S, K)"
 
-    def __init__(self, fshape, strides={}, padding={}, dilation={}, init=None, bsum=False,
-                 name=None):
+    def __init__(self, fshape, strides, padding, dilation, init, bsum, name):
         super().__init__(init, name)
-        where = f"{self.name} (Convolution)"
+        where = f"{self.name} ({type(self).__name__})"
         if not isinstance(fshape, (tuple, list)) or len(fshape) != 3 or any(
                 isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
                 for v in fshape):
-            raise ParameterError(f"{where}: fshape must be (R, S, K), three ints > 0, "
+            raise ParameterError(f"{where}: fshape must be {self._FSHAPE}, three ints > 0, "
                                  f"got {fshape!r}")
         if bsum:
             raise ParameterError(f"{where}: bsum (fused batch-norm sums) is not provided")
@@ -75,35 +70,33 @@ class Convolution(ParameterLayer):
         self.nglayer = None
 
     def __str__(self):
-        return (f"Convolution Layer '{self.name}': {self.in_shape} inputs, "
+        return (f"{type(self).__name__} Layer '{self.name}': {self.in_shape} inputs, "
                 f"{self.out_shape} outputs")
 
     def configure(self, in_obj):
         super().configure(in_obj)
         shape = self.in_shape
         if not isinstance(shape, (tuple, list)) or len(shape) != 3:
-            raise ShapeError(f"{self.name} (Convolution): needs (C, H, W) samples (give the "
-                             f"data an lshape), got in_shape {shape!r}")
-        R, S, K = self.fshape
-        C, H, W = (int(v) for v in shape)
-        self.in_shape = (C, H, W)
-        _, _, _, (P, Q) = conv2d_geometry(
-            (1, C, H, W), (K, C, R, S), self.strides, self.padding, self.dilation,
-            where=f"{self.name} (Convolution)")
-        self.out_shape = (K, P, Q)
+            raise ShapeError(f"{self.name} ({type(self).__name__}): needs {self._IN} "
+                             f"samples (give the data an lshape), got in_shape {shape!r}")
+        self.in_shape = tuple(int(v) for v in shape)
+        self.out_shape, self._wshape = self._geometry(*self.in_shape)
+        K, C, R, S = self._wshape
         self.weight_shape = (C * R * S, K)
         return self
+
+    def _forward_kwargs(self):
+        return {}
 
     def fprop(self, inputs, inference=False):
         self._check_input(inputs)
         be, rb = self.be, self.be.rb
         self.inputs = inputs
         N = inputs.shape[1]
-        R, S, K = self.fshape
         x = be.to_nc(inputs).reshape((N,) + self.in_shape)            # NCHW
-        w = rb.transpose2d(self.W._data).reshape(K, self.in_shape[0], R, S)
-        y, self._saved = rb.op("conv2d.forward")(x, w, self.strides, self.padding,
-                                                 self.dilation, need_dx=self.need_dx)
+        w = rb.transpose2d(self.W._data).reshape(self._wshape)
+        y, self._saved = rb.op(self.OPS[0] + ".forward")(
+            x, w, self.strides, self.padding, self.dilation, **self._forward_kwargs())
         self.outputs = self._to_next(y.reshape(N, -1))
         return self.outputs
 
@@ -111,11 +104,39 @@ class Convolution(ParameterLayer):
         be, rb = self.be, self.be.rb
         N = error.shape[1]
         dy = be.to_nc(error).reshape((N,) + self.out_shape)
-        dx, dw = rb.op("conv2d.backward")(dy, self._saved)
-        self._store_grad(rb.transpose2d(dw.reshape(self.fshape[2], -1)))
+        dx, dw = rb.op(self.OPS[0] + ".backward")(dy, self._saved)
+        self._store_grad(rb.transpose2d(dw.reshape(self._wshape[0], -1)))
         # the first layer of a model (need_dx False) skips dX: no col2im, deltas None
         self.deltas = None if dx is None else self._to_prev(dx.reshape(N, -1))
         return self.deltas
+
+
+class Convolution(_ConvBase):
+    """Convolutional layer: K filters of R x S over (C, H, W) samples -> (K, P, Q).
+
+    ``fshape`` = (R, S, K); ``strides``, ``padding``, ``dilation``: an int or a dict
+    ({'str_h', 'str_w'}, {'pad_h', 'pad_w'}, {'dil_h', 'dil_w'}); defaults 1, 0, 1.
+    P = (H + 2 pad_h - dil_h (R - 1) - 1) // str_h + 1, likewise Q. Runs refnn's
+    ``conv2d`` op; as the first layer of a model (``need_dx`` False) it asks the op for
+    dW only.
+    """
+
+    OPS = ("conv2d",)
+    _IN = "(C, H, W)"
+
+    def __init__(self, fshape, strides={}, padding={}, dilation={}, init=None, bsum=False,
+                 name=None):
+        super().__init__(fshape, strides, padding, dilation, init, bsum, name)
+
+    def _geometry(self, C, H, W):
+        R, S, K = self.fshape
+        _, _, _, (P, Q) = conv2d_geometry(
+            (1, C, H, W), (K, C, R, S), self.strides, self.padding, self.dilation,
+            where=f"{self.name} (Convolution)")
+        return (K, P, Q), (K, C, R, S)
+
+    def _forward_kwargs(self):
+        return {"need_dx": self.need_dx}
 
 
 class Conv(CompoundLayer):
@@ -131,7 +152,7 @@ class Conv(CompoundLayer):
         self.add_postfilter_layers()
 
 
-class Deconvolution(ParameterLayer):
+class Deconvolution(_ConvBase):
     """Deconvolutional (transposed convolution) layer: (K, P, Q) samples -> (C, H, W).
 
     ``fshape`` = (R, S, C) (C: the output channels); ``strides``, ``padding``,
@@ -142,71 +163,19 @@ class Deconvolution(ParameterLayer):
     """
 
     OPS = ("conv_transpose2d",)
-    TAKES_NC = True
+    _FSHAPE = "(R, S, C)"
+    _IN = "(K, P, Q)"
 
     def __init__(self, fshape, strides=1, padding=0, dilation=1, init=None, bsum=False,
                  name=None):
-        super().__init__(init, name)
-        where = f"{self.name} (Deconvolution)"
-        if not isinstance(fshape, (tuple, list)) or len(fshape) != 3 or any(
-                isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-                for v in fshape):
-            raise ParameterError(f"{where}: fshape must be (R, S, C), three ints > 0, "
-                                 f"got {fshape!r}")
-        if bsum:
-            raise ParameterError(f"{where}: bsum (fused batch-norm sums) is not provided")
-        self.fshape = tuple(int(v) for v in fshape)
-        self.strides = _hw(where, "strides", strides, ("str_h", "str_w"), 1)
-        self.padding = _hw(where, "padding", padding, ("pad_h", "pad_w"), 0)
-        self.dilation = _hw(where, "dilation", dilation, ("dil_h", "dil_w"), 1)
-        if min(self.strides) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
-            raise ParameterError(f"{where}: strides and dilation must be >= 1 and padding "
-                                 f">= 0, got strides={self.strides}, padding="
-                                 f"{self.padding}, dilation={self.dilation}")
-        self.nglayer = None
+        super().__init__(fshape, strides, padding, dilation, init, bsum, name)
 
-    def __str__(self):
-        return (f"Deconvolution Layer '{self.name}': {self.in_shape} inputs, "
-                f"{self.out_shape} outputs")
-
-    def configure(self, in_obj):
-        super().configure(in_obj)
-        shape = self.in_shape
-        if not isinstance(shape, (tuple, list)) or len(shape) != 3:
-            raise ShapeError(f"{self.name} (Deconvolution): needs (K, P, Q) samples (give "
-                             f"the data an lshape), got in_shape {shape!r}")
+    def _geometry(self, K, P, Q):
         R, S, C = self.fshape
-        K, P, Q = (int(v) for v in shape)
-        self.in_shape = (K, P, Q)
         H, W = conv_transpose_geometry(
             (1, K, P, Q), (K, C, R, S), self.strides, self.padding, self.dilation, 0,
             where=f"{self.name} (Deconvolution)")[-1]
-        self.out_shape = (C, H, W)
-        self.weight_shape = (C * R * S, K)
-        return self
-
-    def fprop(self, inputs, inference=False):
-        self._check_input(inputs)
-        be, rb = self.be, self.be.rb
-        self.inputs = inputs
-        N = inputs.shape[1]
-        R, S, C = self.fshape
-        K = self.in_shape[0]
-        x = be.to_nc(inputs).reshape((N,) + self.in_shape)            # N K P Q
-        w = rb.transpose2d(self.W._data).reshape(K, C, R, S)
-        y, self._saved = rb.op("conv_transpose2d.forward")(x, w, self.strides, self.padding,
-                                                           self.dilation)
-        self.outputs = self._to_next(y.reshape(N, -1))
-        return self.outputs
-
-    def bprop(self, error):
-        be, rb = self.be, self.be.rb
-        N = error.shape[1]
-        dy = be.to_nc(error).reshape((N,) + self.out_shape)
-        dx, dw = rb.op("conv_transpose2d.backward")(dy, self._saved)
-        self._store_grad(rb.transpose2d(dw.reshape(self.in_shape[0], -1)))
-        self.deltas = self._to_prev(dx.reshape(N, -1))
-        return self.deltas
+        return (C, H, W), (K, C, R, S)
 
 
 class Deconv(CompoundLayer):
