@@ -39,18 +39,13 @@ import math
 import numpy as np
 
 from refnn.errors import ParameterError, ShapeError
-from refnn.neoml.Blob import Blob
+from refnn.neoml.Dnn._fully_connected import FullyConnected
 from refnn.neoml.Dnn._layer import Layer
+from refnn.neoml.Dnn._recurrent import positive_int
 
 #: NeoML multiplies the 0/1 mask by this before adding it to the scores
 MASK_MULTIPLIER = -1e9
 _PROJ = ("q", "k", "v")
-
-
-def _positive_int(where, what, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ParameterError(f"{where}: {what} must be an int > 0, got {v!r}")
-    return int(v)
 
 
 class MultiheadAttention(Layer):
@@ -66,10 +61,10 @@ class MultiheadAttention(Layer):
     def __init__(self, input_layer, head_count, hidden_size, output_size, dropout_rate,
                  name=None):
         where = f"MultiheadAttention {name!r}" if name else "MultiheadAttention"
-        self._head_count = _positive_int(where, "head_count", head_count)
-        self._hidden_size = _positive_int(where, "hidden_size", hidden_size)
+        self._head_count = positive_int(where, "head_count", head_count)
+        self._hidden_size = positive_int(where, "hidden_size", hidden_size)
         self._check_heads(where, self._head_count, self._hidden_size)
-        self._output_size = _positive_int(where, "output_size", output_size)
+        self._output_size = positive_int(where, "output_size", output_size)
         self._dropout_rate = self._check_rate(where, dropout_rate)
         self._use_mask = False
         self._in_dims = {}
@@ -109,7 +104,7 @@ class MultiheadAttention(Layer):
 
     @head_count.setter
     def head_count(self, v):
-        v = _positive_int(self._where(), "head_count", v)
+        v = positive_int(self._where(), "head_count", v)
         self._check_heads(self._where(), v, self._hidden_size)
         self._head_count = v
         self._rebuild()
@@ -121,7 +116,7 @@ class MultiheadAttention(Layer):
 
     @hidden_size.setter
     def hidden_size(self, v):
-        v = _positive_int(self._where(), "hidden_size", v)
+        v = positive_int(self._where(), "hidden_size", v)
         self._check_heads(self._where(), self._head_count, v)
         self._hidden_size = v
         self._rebuild()
@@ -133,7 +128,7 @@ class MultiheadAttention(Layer):
 
     @output_size.setter
     def output_size(self, v):
-        self._output_size = _positive_int(self._where(), "output_size", v)
+        self._output_size = positive_int(self._where(), "output_size", v)
         self._rebuild()
 
     @property
@@ -201,23 +196,11 @@ class MultiheadAttention(Layer):
                              f"shape {tuple(blob.shape)}")
         self._params[key] = be.asarray(host.reshape(-1), dtype=np.float32)
 
-    def _engine_backend(self):
-        if self._dnn is None:
-            raise ParameterError(f"{self._where()}: the layer is in no network")
-        return self._dnn.math_engine.backend
-
-    def _host_float(self, blob, what):
-        if not isinstance(blob, Blob):
-            raise ParameterError(f"{self._where()}: {what} must be a neoml Blob, got {blob!r}")
-        if blob.dtype != "float32":
-            self._check_float(blob.data, what)
-        return blob.asarray(copy=True, keep_dims=True)
-
-    def _blob_of(self, a, shape):
-        engine = self._dnn.math_engine
-        be = engine.backend
-        copy = be.to_host(a).copy() if engine.is_host else a.copy(queue=be.queue)
-        return Blob._new(engine, copy.reshape(shape))
+    # FullyConnected's helpers, borrowed rather than repeated
+    _engine_backend = FullyConnected._engine_backend
+    _host_float = FullyConnected._host_float
+    _blob_of = FullyConnected._blob_of
+    _accumulate = FullyConnected._accumulate
 
     q_weights = property(lambda s: s._weights_blob("q"), lambda s, b: s._set_weights("q", b),
                          doc="W_Q as a blob (1, hidden_size, 1, H, W, D, C) of the Q object.")
@@ -355,14 +338,6 @@ class MultiheadAttention(Layer):
             dxs.append(None if dx is None else dx.reshape(shape))
         return dxs + [None] * (len(self._links) - 3)
 
-    def _accumulate(self, name, g):
-        if not self._learning_enabled:
-            return
-        if name in self._grads:
-            self._grads[name] += g
-        else:
-            self._grads[name] = g
-
 
 # ------------------------------------------------------------------ AttentionDecoder
 _SCORES = ("additive", "dot_product")
@@ -413,9 +388,9 @@ class AttentionDecoder(Layer):
                  name=None):
         where = f"AttentionDecoder {name!r}" if name else "AttentionDecoder"
         self._score = self._check_score(where, score)
-        self._hidden = _positive_int(where, "hidden_size", hidden_size)
-        self._out_size = _positive_int(where, "output_object_size", output_object_size)
-        self._seq_len = _positive_int(where, "output_seq_len", output_seq_len)
+        self._hidden = positive_int(where, "hidden_size", hidden_size)
+        self._out_size = positive_int(where, "output_object_size", output_object_size)
+        self._seq_len = positive_int(where, "output_seq_len", output_seq_len)
         self._saved = None
         super().__init__(input_layers, name)
 
@@ -449,7 +424,7 @@ class AttentionDecoder(Layer):
 
     @hidden_layer_size.setter
     def hidden_layer_size(self, v):
-        self._hidden = _positive_int(self._where(), "hidden_layer_size", v)
+        self._hidden = positive_int(self._where(), "hidden_layer_size", v)
         self._drop()
 
     hidden_size = hidden_layer_size
@@ -461,7 +436,7 @@ class AttentionDecoder(Layer):
 
     @output_object_size.setter
     def output_object_size(self, v):
-        self._out_size = _positive_int(self._where(), "output_object_size", v)
+        self._out_size = positive_int(self._where(), "output_object_size", v)
         self._drop()
 
     @property
@@ -471,7 +446,7 @@ class AttentionDecoder(Layer):
 
     @output_seq_len.setter
     def output_seq_len(self, v):
-        self._seq_len = _positive_int(self._where(), "output_seq_len", v)
+        self._seq_len = positive_int(self._where(), "output_seq_len", v)
 
     @property
     def _trainable(self):
