@@ -388,7 +388,18 @@ class Recurrent(_RecurrentBase):
         return self.final_hidden_error
 
 
-class LSTM(Recurrent):
+class _GatedRecurrent(Recurrent):
+    """Recurrent with neon's gate_activation argument (LSTM, GRU)."""
+
+    def __init__(self, output_size, init, init_inner=None, activation=None,
+                 gate_activation=None, reset_cells=False, name=None):
+        _RecurrentBase.__init__(self, output_size, init, init_inner, activation,
+                                gate_activation, reset_cells, name)
+        self.h_last = self.c_last = None
+        self.final_hidden_error = None
+
+
+class LSTM(_GatedRecurrent):
     """Long Short-Term Memory layer (refnn ``lstm``), neon's gates and equations:
 
         [i, f, o] = gate_activation(W_input x_t + W_recur h_{t-1} + b)   (blocks 0-2)
@@ -403,19 +414,12 @@ class LSTM(Recurrent):
     OPS = ("lstm",)
     CELL = "lstm"
 
-    def __init__(self, output_size, init, init_inner=None, activation=None,
-                 gate_activation=None, reset_cells=False, name=None):
-        _RecurrentBase.__init__(self, output_size, init, init_inner, activation,
-                                gate_activation, reset_cells, name)
-        self.h_last = self.c_last = None
-        self.final_hidden_error = None
-
     def final_cell_state(self):
         """The last step's cell state (nout, N)."""
         return self.c_last
 
 
-class GRU(Recurrent):
+class GRU(_GatedRecurrent):
     """Gated Recurrent Unit (refnn ``gru``), neon's gates and equations:
 
         [r, z] = gate_activation(W_input x_t + W_recur h_{t-1} + b)      (blocks 0-1)
@@ -429,13 +433,6 @@ class GRU(Recurrent):
 
     OPS = ("gru",)
     CELL = "gru"
-
-    def __init__(self, output_size, init, init_inner=None, activation=None,
-                 gate_activation=None, reset_cells=False, name=None):
-        _RecurrentBase.__init__(self, output_size, init, init_inner, activation,
-                                gate_activation, reset_cells, name)
-        self.h_last = self.c_last = None
-        self.final_hidden_error = None
 
 
 # ------------------------------------------------------------ bidirectional
