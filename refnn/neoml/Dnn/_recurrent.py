@@ -75,6 +75,23 @@ def copy_array(be, a):
     return a.copy() if isinstance(a, np.ndarray) else a.copy(queue=be.queue)
 
 
+def hidden_size_property(doc="The hidden layer size."):
+    """``hidden_size`` (kept as ``_hidden``): a positive int; setting it drops the
+    weights."""
+    def set_(self, v):
+        self._hidden = positive_int(self._where(), "hidden_size", v)
+        self._drop_params()
+    return property(lambda self: self._hidden, set_, doc=doc)
+
+
+def reverse_property():
+    """``reverse_sequence`` (kept as ``_reverse``): a flag."""
+    def set_(self, v):
+        self._reverse = bool(v)
+    return property(lambda self: self._reverse, set_,
+                    doc="True: the sequence is processed from the last step.")
+
+
 class _Weighted(Layer):
     """Shared helpers: parameters in the ops' layout, NeoML blob views of them."""
 
@@ -90,6 +107,11 @@ class _Weighted(Layer):
     def _param_blob(self, name, shape):
         a = self._params.get(name)
         return None if a is None else self._blob_of(a, shape)
+
+    def _matrix_blob(self, name):
+        """A (rows, cols) parameter as a (1, rows, 1, 1, 1, 1, cols) blob; None if unset."""
+        w = self._params.get(name)
+        return None if w is None else self._blob_of(w, (1, w.shape[0], 1, 1, 1, 1, w.shape[1]))
 
     def _set_param(self, name, blob, rows, cols, text):
         """Store a weights blob of rows x cols numbers as the op's (rows, cols) array
@@ -142,6 +164,25 @@ class _Weighted(Layer):
 
     def _seq_output(self, a, x, H):
         return a.reshape(tuple(x.shape[:3]) + (1, 1, 1, H))
+
+    def _input_dropout(self, be, x3, training):
+        """Lstm's and IndRnn's dropout (learning only, rate ``_dropout``): a mask per
+        element of the (T, N, I) input, then the one (N, H) recurrent mask.
+        -> (x3, the dropout's saved state or None, h_mask or None)."""
+        if not (training and self._dropout > 0):
+            return x3, None, None
+        T, N, I = x3.shape
+        keep = 1.0 - self._dropout
+        x2, drop = call_op(self, be, "dropout.forward", x3.reshape(T * N, I), keep=keep,
+                           seed=self._dnn.random.seed32(), scale=1 / keep)
+        h_mask = recurrent_dropout_mask(self, be, N, self._hidden, keep)
+        return x2.reshape(T, N, I), drop, h_mask
+
+    def _input_dropout_backward(self, be, dx, drop, T, N):
+        """dx of the dropped input -> dx of the input (``drop`` None: no dropout)."""
+        if drop is None:
+            return dx
+        return call_op(self, be, "dropout.backward", dx.reshape(T * N, -1), drop)[0]
 
 
 def recurrent_dropout_mask(layer, be, N, H, keep):
@@ -211,15 +252,8 @@ class Lstm(_Weighted):
         return v
 
     # --------------------------------------------------------------- properties
-    @property
-    def hidden_size(self):
-        """The hidden layer size (the length of h and of the cell state)."""
-        return self._hidden
-
-    @hidden_size.setter
-    def hidden_size(self, v):
-        self._hidden = positive_int(self._where(), "hidden_size", v)
-        self._drop_params()
+    hidden_size = hidden_size_property(
+        "The hidden layer size (the length of h and of the cell state).")
 
     @property
     def dropout(self):
@@ -243,22 +277,14 @@ class Lstm(_Weighted):
 
     recurrent_activation = activation
 
-    @property
-    def reverse_sequence(self):
-        """True: the sequence is processed from the last step."""
-        return self._reverse
-
-    @reverse_sequence.setter
-    def reverse_sequence(self, v):
-        self._reverse = bool(v)
+    reverse_sequence = reverse_property()
 
     reverse_seq = reverse_sequence
 
     @property
     def input_weights(self):
         """(1, 4H, 1, 1, 1, 1, I): gate blocks main, forget, input, output."""
-        w = self._params.get("input_weights")
-        return None if w is None else self._blob_of(w, (1, w.shape[0], 1, 1, 1, 1, w.shape[1]))
+        return self._matrix_blob("input_weights")
 
     @input_weights.setter
     def input_weights(self, blob):
@@ -315,14 +341,7 @@ class Lstm(_Weighted):
         h0 = self._initial_state(be, x, xs, 2, N, H, "initial previous output")
         self._init_params(be, I)
         self._check_input_size("input_weights", I)
-        x3 = x.reshape(T, N, I)
-        drop = h_mask = None
-        if training and self._dropout > 0:
-            keep = 1.0 - self._dropout
-            x2, drop = call_op(self, be, "dropout.forward", x3.reshape(T * N, I), keep=keep,
-                               seed=self._dnn.random.seed32(), scale=1 / keep)
-            x3 = x2.reshape(T, N, I)
-            h_mask = recurrent_dropout_mask(self, be, N, H, keep)
+        x3, drop, h_mask = self._input_dropout(be, x.reshape(T, N, I), training)
         p = self._params
         b = p["input_free_term"] + p["recurrent_free_term"]
         (hs, cs), saved = call_op(self, be, "lstm.forward", x3, p["input_weights"],
@@ -343,9 +362,7 @@ class Lstm(_Weighted):
         self._accumulate("recurrent_weights", du)
         self._accumulate("input_free_term", db)
         self._accumulate("recurrent_free_term", copy_array(be, db))
-        if drop is not None:
-            (dx,) = call_op(self, be, "dropout.backward", dx.reshape(T * N, -1), drop)
-        dxs = [dx.reshape(x_shape)]
+        dxs = [self._input_dropout_backward(be, dx, drop, T, N).reshape(x_shape)]
         for k, d in ((1, dc0), (2, dh0)):
             if k < len(in_shapes):
                 dxs.append(None if d is None else d.reshape(in_shapes[k]))
@@ -558,15 +575,7 @@ class Irnn(_Weighted):
             raise ParameterError(f"{where}: {what} must be >= 0, got {v!r}")
         return r
 
-    @property
-    def hidden_size(self):
-        """The hidden layer size."""
-        return self._hidden
-
-    @hidden_size.setter
-    def hidden_size(self, v):
-        self._hidden = positive_int(self._where(), "hidden_size", v)
-        self._drop_params()
+    hidden_size = hidden_size_property()
 
     @property
     def identity_scale(self):
@@ -586,22 +595,14 @@ class Irnn(_Weighted):
     def input_weight_std(self, v):
         self._std = self._number(self._where(), "input_weight_std", v, nonneg=True)
 
-    @property
-    def reverse_sequence(self):
-        """True: the sequence is processed from the last step."""
-        return self._reverse
-
-    @reverse_sequence.setter
-    def reverse_sequence(self, v):
-        self._reverse = bool(v)
+    reverse_sequence = reverse_property()
 
     reverse_seq = reverse_sequence
 
     @property
     def input_weights(self):
         """(1, H, 1, 1, 1, 1, I)."""
-        w = self._params.get("input_weights")
-        return None if w is None else self._blob_of(w, (1, w.shape[0], 1, 1, 1, 1, w.shape[1]))
+        return self._matrix_blob("input_weights")
 
     @input_weights.setter
     def input_weights(self, blob):
@@ -710,15 +711,7 @@ class IndRnn(_Weighted):
                                  f"got {v!r}")
         return v
 
-    @property
-    def hidden_size(self):
-        """The hidden layer size."""
-        return self._hidden
-
-    @hidden_size.setter
-    def hidden_size(self, v):
-        self._hidden = positive_int(self._where(), "hidden_size", v)
-        self._drop_params()
+    hidden_size = hidden_size_property()
 
     @property
     def dropout_rate(self):
@@ -729,14 +722,7 @@ class IndRnn(_Weighted):
     def dropout_rate(self, v):
         self._dropout = unit_rate(self._where(), "dropout_rate", v)
 
-    @property
-    def reverse_sequence(self):
-        """True: the sequence is processed from the last step."""
-        return self._reverse
-
-    @reverse_sequence.setter
-    def reverse_sequence(self, v):
-        self._reverse = bool(v)
+    reverse_sequence = reverse_property()
 
     @property
     def activation(self):
@@ -750,8 +736,7 @@ class IndRnn(_Weighted):
     @property
     def input_weights(self):
         """(1, H, 1, 1, 1, 1, I)."""
-        w = self._params.get("input_weights")
-        return None if w is None else self._blob_of(w, (1, w.shape[0], 1, 1, 1, 1, w.shape[1]))
+        return self._matrix_blob("input_weights")
 
     @input_weights.setter
     def input_weights(self, blob):
@@ -793,13 +778,7 @@ class IndRnn(_Weighted):
         x, T, N, I = self._check_input(be, xs)
         self._init_params(be, I)
         self._check_input_size("input_weights", I)
-        x3, drop, h_mask = x.reshape(T, N, I), None, None
-        if training and self._dropout > 0:
-            keep = 1.0 - self._dropout
-            x2, drop = call_op(self, be, "dropout.forward", x3.reshape(T * N, I), keep=keep,
-                               seed=self._dnn.random.seed32(), scale=1 / keep)
-            x3 = x2.reshape(T, N, I)
-            h_mask = recurrent_dropout_mask(self, be, N, self._hidden, keep)
+        x3, drop, h_mask = self._input_dropout(be, x.reshape(T, N, I), training)
         p = self._params
         hs, saved = call_op(self, be, "indrnn.forward", x3, p["input_weights"],
                             p["recurrent_weights"], p["bias"], None,
@@ -816,9 +795,7 @@ class IndRnn(_Weighted):
         self._accumulate("input_weights", dw)
         self._accumulate("recurrent_weights", du)
         self._accumulate("bias", db)
-        if drop is not None:
-            (dx,) = call_op(self, be, "dropout.backward", dx.reshape(T * N, -1), drop)
-        return [dx.reshape(x_shape)]
+        return [self._input_dropout_backward(be, dx, drop, T, N).reshape(x_shape)]
 
 
 # =========================================================================== Qrnn
@@ -922,15 +899,7 @@ class Qrnn(_Weighted):
         self._pooling = self._check_choice(self._where(), "pooling_type", v, QRNN_POOLINGS)
         self._drop_params()
 
-    @property
-    def hidden_size(self):
-        """The hidden layer size."""
-        return self._hidden
-
-    @hidden_size.setter
-    def hidden_size(self, v):
-        self._hidden = positive_int(self._where(), "hidden_size", v)
-        self._drop_params()
+    hidden_size = hidden_size_property()
 
     @property
     def window_size(self):
