@@ -17,6 +17,16 @@ class NervanaDataIterator(NervanaObject):
     def __init__(self, name=None):
         super().__init__(name)
 
+    def _batch_backend(self):
+        """The backend, checked: gen_backend(...) was called with a batch_size > 0."""
+        be, where = self.be, type(self).__name__
+        if be is None:
+            raise ParameterError(f"{where}: call gen_backend(...) first")
+        if be.bsz <= 0:
+            raise ParameterError(f"{where}: the backend's batch_size must be > 0 "
+                                 "(gen_backend(batch_size=...))")
+        return be
+
     @property
     def nbatches(self):
         raise NotImplementedError
@@ -48,12 +58,7 @@ class ArrayIterator(NervanaDataIterator):
 
     def __init__(self, X, y=None, nclass=None, lshape=None, make_onehot=True, name=None):
         super().__init__(name)
-        be = self.be
-        if be is None:
-            raise ParameterError("ArrayIterator: call gen_backend(...) first")
-        if be.bsz <= 0:
-            raise ParameterError("ArrayIterator: the backend's batch_size must be > 0 "
-                                 "(gen_backend(batch_size=...))")
+        be = self._batch_backend()
         Xs = [_numeric("X", x) for x in (X if isinstance(X, list) else [X])]
         self.ndata = len(Xs[0])
         for x in Xs:

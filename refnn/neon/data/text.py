@@ -38,12 +38,7 @@ class Text(NervanaDataIterator):
                  onehot_input=True, reverse_target=False, get_prev_target=False,
                  text=None, name=None):
         super().__init__(name)
-        be = self.be
-        if be is None:
-            raise ParameterError("Text: call gen_backend(...) first")
-        if be.bsz <= 0:
-            raise ParameterError("Text: the backend's batch_size must be > 0 "
-                                 "(gen_backend(batch_size=...))")
+        be = self._batch_backend()
         if isinstance(time_steps, bool) or not isinstance(time_steps, (int, np.integer)) \
                 or time_steps < 1:
             raise ParameterError(f"Text: time_steps must be a positive integer, got "
