@@ -75,13 +75,20 @@ def copy_array(be, a):
     return a.copy() if isinstance(a, np.ndarray) else a.copy(queue=be.queue)
 
 
+def checked_property(attr, check, what, doc, *args, drops=False):
+    """A property kept as ``attr``; a set value goes through
+    ``check(self._where(), what, v, *args)`` (drops=True: setting it drops the weights)."""
+    def set_(self, v):
+        setattr(self, attr, check(self._where(), what, v, *args))
+        if drops:
+            self._drop_params()
+    return property(lambda self: getattr(self, attr), set_, doc=doc)
+
+
 def hidden_size_property(doc="The hidden layer size."):
     """``hidden_size`` (kept as ``_hidden``): a positive int; setting it drops the
     weights."""
-    def set_(self, v):
-        self._hidden = positive_int(self._where(), "hidden_size", v)
-        self._drop_params()
-    return property(lambda self: self._hidden, set_, doc=doc)
+    return checked_property("_hidden", positive_int, "hidden_size", doc, drops=True)
 
 
 def reverse_property():
@@ -255,14 +262,9 @@ class Lstm(_Weighted):
     hidden_size = hidden_size_property(
         "The hidden layer size (the length of h and of the cell state).")
 
-    @property
-    def dropout(self):
-        """The dropout rate of the input and the recurrent data (learning only)."""
-        return self._dropout
-
-    @dropout.setter
-    def dropout(self, v):
-        self._dropout = unit_rate(self._where(), "dropout (dropout_rate)", v)
+    dropout = checked_property(
+        "_dropout", unit_rate, "dropout (dropout_rate)",
+        "The dropout rate of the input and the recurrent data (learning only).")
 
     dropout_rate = dropout
 
@@ -577,23 +579,13 @@ class Irnn(_Weighted):
 
     hidden_size = hidden_size_property()
 
-    @property
-    def identity_scale(self):
-        """The scale of the identity matrix the recurrent weights start from."""
-        return self._scale
+    identity_scale = checked_property(
+        "_scale", _number, "identity_scale",
+        "The scale of the identity matrix the recurrent weights start from.")
 
-    @identity_scale.setter
-    def identity_scale(self, v):
-        self._scale = self._number(self._where(), "identity_scale", v)
-
-    @property
-    def input_weight_std(self):
-        """The standard deviation of the initial input weights."""
-        return self._std
-
-    @input_weight_std.setter
-    def input_weight_std(self, v):
-        self._std = self._number(self._where(), "input_weight_std", v, nonneg=True)
+    input_weight_std = checked_property(
+        "_std", _number, "input_weight_std",
+        "The standard deviation of the initial input weights.", True)
 
     reverse_sequence = reverse_property()
 
@@ -713,14 +705,9 @@ class IndRnn(_Weighted):
 
     hidden_size = hidden_size_property()
 
-    @property
-    def dropout_rate(self):
-        """The dropout rate of the input and the recurrent data (learning only)."""
-        return self._dropout
-
-    @dropout_rate.setter
-    def dropout_rate(self, v):
-        self._dropout = unit_rate(self._where(), "dropout_rate", v)
+    dropout_rate = checked_property(
+        "_dropout", unit_rate, "dropout_rate",
+        "The dropout rate of the input and the recurrent data (learning only).")
 
     reverse_sequence = reverse_property()
 
@@ -889,64 +876,25 @@ class Qrnn(_Weighted):
         return r
 
     # --------------------------------------------------------------- properties
-    @property
-    def pooling_type(self):
-        """'f', 'fo' or 'ifo'."""
-        return self._pooling
-
-    @pooling_type.setter
-    def pooling_type(self, v):
-        self._pooling = self._check_choice(self._where(), "pooling_type", v, QRNN_POOLINGS)
-        self._drop_params()
+    pooling_type = checked_property("_pooling", _check_choice, "pooling_type",
+                                    "'f', 'fo' or 'ifo'.", QRNN_POOLINGS, drops=True)
 
     hidden_size = hidden_size_property()
 
-    @property
-    def window_size(self):
-        """The time convolution's window (steps)."""
-        return self._window
+    window_size = checked_property("_window", positive_int, "window_size",
+                                   "The time convolution's window (steps).", drops=True)
 
-    @window_size.setter
-    def window_size(self, v):
-        self._window = positive_int(self._where(), "window_size", v)
-        self._drop_params()
+    stride = checked_property("_stride", positive_int, "stride",
+                              "The time convolution's stride.")
 
-    @property
-    def stride(self):
-        """The time convolution's stride."""
-        return self._stride
+    padding_front = checked_property("_pad_front", _nonneg, "padding_front",
+                                     "Zero steps added before each sequence.")
 
-    @stride.setter
-    def stride(self, v):
-        self._stride = positive_int(self._where(), "stride", v)
+    padding_back = checked_property("_pad_back", _nonneg, "padding_back",
+                                    "Zero steps added after each sequence.")
 
-    @property
-    def padding_front(self):
-        """Zero steps added before each sequence."""
-        return self._pad_front
-
-    @padding_front.setter
-    def padding_front(self, v):
-        self._pad_front = self._nonneg(self._where(), "padding_front", v)
-
-    @property
-    def padding_back(self):
-        """Zero steps added after each sequence."""
-        return self._pad_back
-
-    @padding_back.setter
-    def padding_back(self, v):
-        self._pad_back = self._nonneg(self._where(), "padding_back", v)
-
-    @property
-    def activation(self):
-        """The update gate's activation."""
-        return self._activation
-
-    @activation.setter
-    def activation(self, v):
-        self._activation = self._check_choice(self._where(), "activation", v,
-                                              QRNN_ACTIVATIONS)
+    activation = checked_property("_activation", _check_choice, "activation",
+                                  "The update gate's activation.", QRNN_ACTIVATIONS)
 
     @property
     def dropout(self):
@@ -957,15 +905,9 @@ class Qrnn(_Weighted):
     def dropout(self, v):
         self._dropout = self._check_dropout(self._where(), v)
 
-    @property
-    def recurrent_mode(self):
-        """'direct', 'reverse', 'bidirectional_concat' or 'bidirectional_sum'."""
-        return self._mode
-
-    @recurrent_mode.setter
-    def recurrent_mode(self, v):
-        self._mode = self._check_choice(self._where(), "recurrent_mode (mode)", v,
-                                        QRNN_MODES)
+    recurrent_mode = checked_property(
+        "_mode", _check_choice, "recurrent_mode (mode)",
+        "'direct', 'reverse', 'bidirectional_concat' or 'bidirectional_sum'.", QRNN_MODES)
 
     def _gate_rows(self):
         return QRNN_POOLINGS[self._pooling] * self._hidden
