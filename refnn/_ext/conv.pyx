@@ -50,14 +50,42 @@ cdef inline void _valid_j(Py_ssize_t off, Py_ssize_t sw, Py_ssize_t W, Py_ssize_
     j1[0] = hi
 
 
+cdef inline void _gather_row(const floating *src, floating *dst, Py_ssize_t sw,
+                             Py_ssize_t Wo, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """One output row of im2col / vol2col: dst[j] = src[j*sw] for j in [j0, j1) (a strided
+    copy, contiguous for stride 1), 0 for the rest of [0, Wo) (j0 = j1 = 0: all zeros)."""
+    cdef Py_ssize_t j
+    for j in range(j0):
+        dst[j] = 0
+    if sw == 1:
+        for j in range(j0, j1):
+            dst[j] = src[j]
+    else:
+        for j in range(j0, j1):
+            dst[j] = src[j * sw]
+    for j in range(j1, Wo):
+        dst[j] = 0
+
+
+cdef inline void _scatter_add_row(const floating *src, floating *dst, Py_ssize_t sw,
+                                  Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """One row of col2im / col2vol: dst[j*sw] += src[j] for j in [j0, j1)."""
+    cdef Py_ssize_t j
+    if sw == 1:
+        for j in range(j0, j1):
+            dst[j] += src[j]
+    else:
+        for j in range(j0, j1):
+            dst[j * sw] += src[j]
+
+
 cdef void _im2col_one(const floating *x, floating *cols, Geom g, Py_ssize_t ld) noexcept nogil:
     """cols[((c*kh + p)*kw + q) * ld + i*Wo + j] = xpad[c, i*sh + p*dh, j*sw + q*dw]
     (one image; ld = the distance between two rows of cols: Ho*Wo for an image's own
     matrix, N*Ho*Wo for the batch-wide one). The in-bounds run of each output row is a
     strided copy (contiguous for stride 1), the rest zeros."""
-    cdef Py_ssize_t c, p, q, i, j, h, j0, j1, off
+    cdef Py_ssize_t c, p, q, i, h, j0, j1, off
     cdef floating *dst
-    cdef const floating *src
     for c in range(g.C):
         for p in range(g.kh):
             for q in range(g.kw):
@@ -67,28 +95,15 @@ cdef void _im2col_one(const floating *x, floating *cols, Geom g, Py_ssize_t ld) 
                     dst = cols + ((c * g.kh + p) * g.kw + q) * ld + i * g.Wo
                     h = i * g.sh + p * g.dh - g.ph
                     if h < 0 or h >= g.H:
-                        for j in range(g.Wo):
-                            dst[j] = 0
-                        continue
-                    src = x + (c * g.H + h) * g.W + off
-                    for j in range(j0):
-                        dst[j] = 0
-                    if g.sw == 1:
-                        for j in range(j0, j1):
-                            dst[j] = src[j]
+                        _gather_row(x, dst, g.sw, g.Wo, 0, 0)
                     else:
-                        for j in range(j0, j1):
-                            dst[j] = src[j * g.sw]
-                    for j in range(j1, g.Wo):
-                        dst[j] = 0
+                        _gather_row(x + (c * g.H + h) * g.W + off, dst, g.sw, g.Wo, j0, j1)
 
 
 cdef void _col2im_one(const floating *cols, floating *dx, Geom g, Py_ssize_t ld) noexcept nogil:
     """dx[c, h, v] = sum of cols[((c*kh + p)*kw + q) * ld + i*Wo + j] over the taps with
     i*sh + p*dh - ph = h and j*sw + q*dw - pw = v (one image; padding taps dropped)."""
-    cdef Py_ssize_t c, p, q, i, j, h, j0, j1, off
-    cdef const floating *src
-    cdef floating *dst
+    cdef Py_ssize_t c, p, q, i, h, j0, j1, off
     for i in range(g.C * g.H * g.W):
         dx[i] = 0
     for c in range(g.C):
@@ -100,14 +115,8 @@ cdef void _col2im_one(const floating *cols, floating *dx, Geom g, Py_ssize_t ld)
                     h = i * g.sh + p * g.dh - g.ph
                     if h < 0 or h >= g.H:
                         continue
-                    src = cols + ((c * g.kh + p) * g.kw + q) * ld + i * g.Wo
-                    dst = dx + (c * g.H + h) * g.W + off
-                    if g.sw == 1:
-                        for j in range(j0, j1):
-                            dst[j] += src[j]
-                    else:
-                        for j in range(j0, j1):
-                            dst[j * g.sw] += src[j]
+                    _scatter_add_row(cols + ((c * g.kh + p) * g.kw + q) * ld + i * g.Wo,
+                                     dx + (c * g.H + h) * g.W + off, g.sw, j0, j1)
 
 
 cdef inline void _copy(const floating *src, floating *dst, Py_ssize_t n) noexcept nogil:
@@ -220,39 +229,43 @@ cdef Geom3 _geom3(tuple g):
 
 cdef void _vol2col_one(const floating *x, floating *cols, Geom3 g) noexcept nogil:
     """cols[((c*kd + o)*kh + p)*kw + q, (a*Ho + i)*Wo + j] =
-    xpad[c, a*sd + o*dd, i*sh + p*dh, j*sw + q*dw] (one image; 0 in the padding)."""
-    cdef Py_ssize_t c, o, p, q, a, i, j, z, h, v, row
-    cdef Py_ssize_t P = g.Do * g.Ho * g.Wo
+    xpad[c, a*sd + o*dd, i*sh + p*dh, j*sw + q*dw] (one image; 0 in the padding);
+    each output row through _gather_row, as in im2col."""
+    cdef Py_ssize_t c, o, p, q, a, i, z, h, j0, j1, off
+    cdef floating *dst = cols
     for c in range(g.C):
         for o in range(g.kd):
             for p in range(g.kh):
                 for q in range(g.kw):
-                    row = (((c * g.kd + o) * g.kh + p) * g.kw + q) * P
+                    off = q * g.dw - g.pw
+                    _valid_j(off, g.sw, g.W, g.Wo, &j0, &j1)
                     for a in range(g.Do):
                         z = a * g.sd + o * g.dd - g.pd
                         for i in range(g.Ho):
                             h = i * g.sh + p * g.dh - g.ph
-                            for j in range(g.Wo):
-                                v = j * g.sw + q * g.dw - g.pw
-                                if 0 <= z < g.D and 0 <= h < g.H and 0 <= v < g.W:
-                                    cols[row] = x[((c * g.D + z) * g.H + h) * g.W + v]
-                                else:
-                                    cols[row] = 0
-                                row += 1
+                            if 0 <= z < g.D and 0 <= h < g.H:
+                                _gather_row(x + ((c * g.D + z) * g.H + h) * g.W + off, dst,
+                                            g.sw, g.Wo, j0, j1)
+                            else:
+                                _gather_row(x, dst, g.sw, g.Wo, 0, 0)
+                            dst += g.Wo
 
 
 cdef void _col2vol_one(const floating *cols, floating *dx, Geom3 g) noexcept nogil:
     """dx[c, z, h, v] = sum of the cols entries vol2col copied from xpad[c, z+pd, h+ph,
-    v+pw] (one image; taps in the padding dropped)."""
-    cdef Py_ssize_t c, o, p, q, a, i, j, z, h, v, row
+    v+pw] (one image; taps in the padding dropped); rows through _scatter_add_row."""
+    cdef Py_ssize_t c, o, p, q, a, i, z, h, j0, j1, off
     cdef Py_ssize_t P = g.Do * g.Ho * g.Wo
+    cdef const floating *src
     for i in range(g.C * g.D * g.H * g.W):
         dx[i] = 0
     for c in range(g.C):
         for o in range(g.kd):
             for p in range(g.kh):
                 for q in range(g.kw):
-                    row = (((c * g.kd + o) * g.kh + p) * g.kw + q) * P
+                    off = q * g.dw - g.pw
+                    _valid_j(off, g.sw, g.W, g.Wo, &j0, &j1)
+                    src = cols + (((c * g.kd + o) * g.kh + p) * g.kw + q) * P
                     for a in range(g.Do):
                         z = a * g.sd + o * g.dd - g.pd
                         if z < 0 or z >= g.D:
@@ -261,11 +274,9 @@ cdef void _col2vol_one(const floating *cols, floating *dx, Geom3 g) noexcept nog
                             h = i * g.sh + p * g.dh - g.ph
                             if h < 0 or h >= g.H:
                                 continue
-                            for j in range(g.Wo):
-                                v = j * g.sw + q * g.dw - g.pw
-                                if 0 <= v < g.W:
-                                    dx[((c * g.D + z) * g.H + h) * g.W + v] += \
-                                        cols[row + (a * g.Ho + i) * g.Wo + j]
+                            _scatter_add_row(src + (a * g.Ho + i) * g.Wo,
+                                             dx + ((c * g.D + z) * g.H + h) * g.W + off,
+                                             g.sw, j0, j1)
 
 
 cdef void _fwd3(const floating *x, const floating *w, floating *cols, floating *y,
