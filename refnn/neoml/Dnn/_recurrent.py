@@ -91,6 +91,25 @@ def hidden_size_property(doc="The hidden layer size."):
     return checked_property("_hidden", positive_int, "hidden_size", doc, drops=True)
 
 
+def input_weights_property(doc, gates=1):
+    """``input_weights``: a (gates*H, I) parameter as a (1, gates*H, 1, 1, 1, 1, I) blob."""
+    def set_(self, blob):
+        R = gates * self._hidden
+        self._set_param("input_weights", blob, R, -1, f"(1, {R}, 1, 1, 1, 1, InputSize)")
+    return property(lambda self: self._matrix_blob("input_weights"), set_, doc=doc)
+
+
+def vector_param_property(name, doc, rows=lambda self: self._hidden):
+    """A vector parameter of ``rows(self)`` numbers as a (rows, 1, 1, 1, 1, 1, 1) blob."""
+    def get(self):
+        return self._param_blob(name, (rows(self), 1, 1, 1, 1, 1, 1))
+
+    def set_(self, blob):
+        R = rows(self)
+        self._set_param(name, blob, R, None, f"({R}, 1, 1, 1, 1, 1, 1)")
+    return property(get, set_, doc=doc)
+
+
 def reverse_property():
     """``reverse_sequence`` (kept as ``_reverse``): a flag."""
     def set_(self, v):
@@ -283,15 +302,8 @@ class Lstm(_Weighted):
 
     reverse_seq = reverse_sequence
 
-    @property
-    def input_weights(self):
-        """(1, 4H, 1, 1, 1, 1, I): gate blocks main, forget, input, output."""
-        return self._matrix_blob("input_weights")
-
-    @input_weights.setter
-    def input_weights(self, blob):
-        H4 = 4 * self._hidden
-        self._set_param("input_weights", blob, H4, -1, f"(1, {H4}, 1, 1, 1, 1, InputSize)")
+    input_weights = input_weights_property(
+        "(1, 4H, 1, 1, 1, 1, I): gate blocks main, forget, input, output.", gates=4)
 
     @property
     def recurrent_weights(self):
@@ -304,25 +316,11 @@ class Lstm(_Weighted):
         H, H4 = self._hidden, 4 * self._hidden
         self._set_param("recurrent_weights", blob, H4, H, f"(1, {H4}, 1, 1, 1, 1, {H})")
 
-    @property
-    def input_free_term(self):
-        """(4H, 1, 1, 1, 1, 1, 1)."""
-        return self._param_blob("input_free_term", (4 * self._hidden, 1, 1, 1, 1, 1, 1))
+    input_free_term = vector_param_property("input_free_term", "(4H, 1, 1, 1, 1, 1, 1).",
+                                 rows=lambda self: 4 * self._hidden)
 
-    @input_free_term.setter
-    def input_free_term(self, blob):
-        H4 = 4 * self._hidden
-        self._set_param("input_free_term", blob, H4, None, f"({H4}, 1, 1, 1, 1, 1, 1)")
-
-    @property
-    def recurrent_free_term(self):
-        """(4H, 1, 1, 1, 1, 1, 1)."""
-        return self._param_blob("recurrent_free_term", (4 * self._hidden, 1, 1, 1, 1, 1, 1))
-
-    @recurrent_free_term.setter
-    def recurrent_free_term(self, blob):
-        H4 = 4 * self._hidden
-        self._set_param("recurrent_free_term", blob, H4, None, f"({H4}, 1, 1, 1, 1, 1, 1)")
+    recurrent_free_term = vector_param_property("recurrent_free_term", "(4H, 1, 1, 1, 1, 1, 1).",
+                                 rows=lambda self: 4 * self._hidden)
 
     # ------------------------------------------------------------------ passes
     def _init_params(self, be, I):
@@ -591,15 +589,7 @@ class Irnn(_Weighted):
 
     reverse_seq = reverse_sequence
 
-    @property
-    def input_weights(self):
-        """(1, H, 1, 1, 1, 1, I)."""
-        return self._matrix_blob("input_weights")
-
-    @input_weights.setter
-    def input_weights(self, blob):
-        H = self._hidden
-        self._set_param("input_weights", blob, H, -1, f"(1, {H}, 1, 1, 1, 1, InputSize)")
+    input_weights = input_weights_property("(1, H, 1, 1, 1, 1, I).")
 
     @property
     def recurrent_weights(self):
@@ -612,25 +602,9 @@ class Irnn(_Weighted):
         H = self._hidden
         self._set_param("recurrent_weights", blob, H, H, f"(1, {H}, 1, 1, 1, 1, {H})")
 
-    @property
-    def input_free_term(self):
-        """(H, 1, 1, 1, 1, 1, 1)."""
-        return self._param_blob("input_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
+    input_free_term = vector_param_property("input_free_term", "(H, 1, 1, 1, 1, 1, 1).")
 
-    @input_free_term.setter
-    def input_free_term(self, blob):
-        H = self._hidden
-        self._set_param("input_free_term", blob, H, None, f"({H}, 1, 1, 1, 1, 1, 1)")
-
-    @property
-    def recurrent_free_term(self):
-        """(H, 1, 1, 1, 1, 1, 1)."""
-        return self._param_blob("recurrent_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
-
-    @recurrent_free_term.setter
-    def recurrent_free_term(self, blob):
-        H = self._hidden
-        self._set_param("recurrent_free_term", blob, H, None, f"({H}, 1, 1, 1, 1, 1, 1)")
+    recurrent_free_term = vector_param_property("recurrent_free_term", "(H, 1, 1, 1, 1, 1, 1).")
 
     def _init_params(self, be, I):
         H, p = self._hidden, self._params
@@ -720,15 +694,7 @@ class IndRnn(_Weighted):
     def activation(self, v):
         self._activation = self._check_activation(self._where(), v)
 
-    @property
-    def input_weights(self):
-        """(1, H, 1, 1, 1, 1, I)."""
-        return self._matrix_blob("input_weights")
-
-    @input_weights.setter
-    def input_weights(self, blob):
-        H = self._hidden
-        self._set_param("input_weights", blob, H, -1, f"(1, {H}, 1, 1, 1, 1, InputSize)")
+    input_weights = input_weights_property("(1, H, 1, 1, 1, 1, I).")
 
     @property
     def recurrent_weights(self):
@@ -740,15 +706,7 @@ class IndRnn(_Weighted):
         H = self._hidden
         self._set_param("recurrent_weights", blob, H, None, f"(1, 1, 1, 1, 1, 1, {H})")
 
-    @property
-    def bias(self):
-        """(H, 1, 1, 1, 1, 1, 1)."""
-        return self._param_blob("bias", (self._hidden, 1, 1, 1, 1, 1, 1))
-
-    @bias.setter
-    def bias(self, blob):
-        H = self._hidden
-        self._set_param("bias", blob, H, None, f"({H}, 1, 1, 1, 1, 1, 1)")
+    bias = vector_param_property("bias", "(H, 1, 1, 1, 1, 1, 1).")
 
     def _init_params(self, be, I):
         H, p, init = self._hidden, self._params, self._dnn.initializer
@@ -936,15 +894,8 @@ class Qrnn(_Weighted):
             np.ascontiguousarray(host.reshape(GH, K, s[6])), dtype=np.float32)
         self._grads.pop("filter", None)
 
-    @property
-    def free_term(self):
-        """(G*H, 1, 1, 1, 1, 1, 1)."""
-        return self._param_blob("free_term", (self._gate_rows(), 1, 1, 1, 1, 1, 1))
-
-    @free_term.setter
-    def free_term(self, blob):
-        GH = self._gate_rows()
-        self._set_param("free_term", blob, GH, None, f"({GH}, 1, 1, 1, 1, 1, 1)")
+    free_term = vector_param_property("free_term", "(G*H, 1, 1, 1, 1, 1, 1).",
+                                      rows=lambda self: self._gate_rows())
 
     # ------------------------------------------------------------------ passes
     def _init_params(self, be, I):
