@@ -446,54 +446,32 @@ class Gru(_Weighted):
             self._params[k] = be.asarray(np.ascontiguousarray(a), dtype=np.float32)
             self._grads.pop(k, None)
 
-    def _neoml_blob(self, name, shape):
+    def _neoml_blob(self, name):
+        """``_neoml(name)`` as a blob: weights (1, rows, 1, 1, 1, 1, cols), free terms
+        (rows, 1, 1, 1, 1, 1, 1); None when not set."""
         a = self._neoml(name)
         if a is None:
             return None
+        shape = (1, a.shape[0], 1, 1, 1, 1, a.shape[1]) if a.ndim == 2 else \
+            (a.shape[0], 1, 1, 1, 1, 1, 1)
         engine = self._dnn.math_engine
         return Blob._new(engine, engine.backend.asarray(a.reshape(shape), dtype=np.float32))
 
-    @property
-    def gate_weights(self):
-        """(1, 2H, 1, 1, 1, 1, I + H): [update; reset] rows over [x, h_prev] columns."""
-        a = self._neoml("gate_weights")
-        if a is None:
-            return None
-        return self._neoml_blob("gate_weights", (1, a.shape[0], 1, 1, 1, 1, a.shape[1]))
+    def _neoml_property(name, doc):
+        """A NeoML-form weights/free-term property (read and written through
+        ``_neoml_blob`` / ``_set_neoml``)."""
+        return property(lambda self: self._neoml_blob(name),
+                        lambda self, blob: self._set_neoml(name, blob), doc=doc)
 
-    @gate_weights.setter
-    def gate_weights(self, blob):
-        self._set_neoml("gate_weights", blob)
-
-    @property
-    def main_weights(self):
-        """(1, H, 1, 1, 1, 1, I + H): the main (tanh) rows over [x, r * h_prev]."""
-        a = self._neoml("main_weights")
-        if a is None:
-            return None
-        return self._neoml_blob("main_weights", (1, a.shape[0], 1, 1, 1, 1, a.shape[1]))
-
-    @main_weights.setter
-    def main_weights(self, blob):
-        self._set_neoml("main_weights", blob)
-
-    @property
-    def gate_free_term(self):
-        """(2H, 1, 1, 1, 1, 1, 1): update, reset."""
-        return self._neoml_blob("gate_free_term", (2 * self._hidden, 1, 1, 1, 1, 1, 1))
-
-    @gate_free_term.setter
-    def gate_free_term(self, blob):
-        self._set_neoml("gate_free_term", blob)
-
-    @property
-    def main_free_term(self):
-        """(H, 1, 1, 1, 1, 1, 1)."""
-        return self._neoml_blob("main_free_term", (self._hidden, 1, 1, 1, 1, 1, 1))
-
-    @main_free_term.setter
-    def main_free_term(self, blob):
-        self._set_neoml("main_free_term", blob)
+    gate_weights = _neoml_property(
+        "gate_weights", "(1, 2H, 1, 1, 1, 1, I + H): [update; reset] rows over [x, h_prev] "
+        "columns.")
+    main_weights = _neoml_property(
+        "main_weights", "(1, H, 1, 1, 1, 1, I + H): the main (tanh) rows over "
+        "[x, r * h_prev].")
+    gate_free_term = _neoml_property("gate_free_term", "(2H, 1, 1, 1, 1, 1, 1): update, reset.")
+    main_free_term = _neoml_property("main_free_term", "(H, 1, 1, 1, 1, 1, 1).")
+    del _neoml_property
 
     def _init_params(self, be, I):
         if "w" in self._params:
